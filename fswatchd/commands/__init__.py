@@ -1,0 +1,1 @@
+"""The subcommands of the ``fswatchd`` command line, one module each (see ``fswatchd.cli``)."""
