@@ -130,5 +130,6 @@ def parse_mask(text: str) -> Mask:
             result |= Mask[name]
         except KeyError:
             valid = ", ".join(m for m in Mask.__members__)
-            raise ValueError(f"unknown inotify event name {raw.strip()!r}; valid: {valid}") from None
+            msg = f"unknown inotify event name {raw.strip()!r}; valid: {valid}"
+            raise ValueError(msg) from None
     return result
