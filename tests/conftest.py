@@ -1,0 +1,65 @@
+"""Shared test guards: every test must leave no open fds and no child processes behind.
+
+Both guards are autouse and generic; they compare the process's state after the test with
+the state before it, so they also catch leaks from code under test that a test forgot to
+close (an InotifyFd, a socket, a child that was never waited for).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+__all__: list[str] = []
+
+# Children killed at the end of a test are reaped by asyncio's child watcher, which may run
+# a moment after the loop closes; leaks are judged only after this deadline.
+_CHILD_REAP_DEADLINE = 5.0
+
+
+def _open_fds() -> dict[int, str]:
+    """fd -> what it points at (readlink of /proc/self/fd/N), for the leak message."""
+    fds: dict[int, str] = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # the fd listdir itself used, closed by now
+            continue
+    return fds
+
+
+def _children() -> set[int]:
+    """Pids of this process's children, zombies included (/proc/self/task/*/children)."""
+    pids: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:  # a thread that exited meanwhile
+            continue
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_fd_leaks() -> Iterator[None]:
+    """Fail a test that leaves more fds open than it found."""
+    before = _open_fds()
+    yield
+    gc.collect()  # objects that close their fd in __del__ are not leaks of the test
+    leaked = {fd: target for fd, target in _open_fds().items() if before.get(fd) != target}
+    assert not leaked, f"test leaked file descriptors: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def no_child_leaks() -> Iterator[None]:
+    """Fail a test that leaves a child process (running or unreaped) behind."""
+    before = _children()
+    yield
+    deadline = time.monotonic() + _CHILD_REAP_DEADLINE
+    while (leaked := _children() - before) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not leaked, f"test leaked child processes: {sorted(leaked)}"
