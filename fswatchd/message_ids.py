@@ -26,6 +26,7 @@ __all__ = [
     "FIELD_STREAM",
     "MESSAGE_ID_ACTION_FAILED",
     "MESSAGE_ID_ACTION_OK",
+    "MESSAGE_ID_ACTION_RETRY",
     "MESSAGE_ID_OVERFLOW_REPAIRED",
     "MESSAGE_ID_READY",
     "MESSAGE_ID_RELOAD_FAILED",
@@ -34,10 +35,15 @@ __all__ = [
     "MESSAGE_ID_WATCH_LIMIT",
 ]
 
+# The three action ids are defined by the actions module (fswatchd.actions.base, which
+# logs the outcomes) and repeated here for the catalog and ``fswatchd log``; a unit test
+# keeps the two in step.
 #: An action finished successfully (exit status 0, or a 2xx webhook answer).
-MESSAGE_ID_ACTION_OK = "1c441ecdf6974b12b6ffee71f9de6f1e"
+MESSAGE_ID_ACTION_OK = "0081743da4e24ba7a917363e98f26e3f"
 #: An action failed for good: non-zero exit, killed by a signal, timed out, HTTP error.
-MESSAGE_ID_ACTION_FAILED = "4294319e214b4f718e92978f4e7292af"
+MESSAGE_ID_ACTION_FAILED = "6cd85ade169d460ea256c2f3f0411640"
+#: A webhook attempt failed and will be retried.
+MESSAGE_ID_ACTION_RETRY = "a575f33ec714414097107276b6a4f0ba"
 #: The kernel queue overflowed (IN_Q_OVERFLOW) and the rescan repaired the view.
 MESSAGE_ID_OVERFLOW_REPAIRED = "ca6bd0ad4aa548b997cb7a3e72f00ffe"
 #: A reload (SIGHUP) validated and applied the new rules file.
@@ -62,9 +68,9 @@ FIELD_ACTION = "FSWATCHD_ACTION"
 FIELD_EVENT_ID = "FSWATCHD_EVENT_ID"
 """Ties an action's outcome to the output lines of the same run."""
 FIELD_EXIT_STATUS = "FSWATCHD_EXIT_STATUS"
-"""A child's exit status (int), negative -N when killed by signal N (asyncio convention)."""
+"""A child's exit status (int); absent when a signal ended it (see FSWATCHD_SIGNAL)."""
 FIELD_SIGNAL = "FSWATCHD_SIGNAL"
-"""The signal that ended a child, by name (``SIGKILL``), when it was one."""
+"""The number of the signal that ended a child (int), when one did."""
 FIELD_DURATION_MS = "FSWATCHD_DURATION_MS"
 """Wall time of the action in milliseconds (int)."""
 FIELD_HTTP_STATUS = "FSWATCHD_HTTP_STATUS"
