@@ -1,0 +1,255 @@
+"""Run one child in its own process group: capture its output by line, time it out, reap it.
+
+This is the runner under both ``run:`` (argv) and ``shell:`` actions. It uses asyncio's
+low-level ``loop.subprocess_exec`` with its own protocol rather than
+``asyncio.subprocess.Process``, for two reasons:
+
+* ``Process.wait()`` (3.11) returns only when the child has exited *and* every pipe is
+  closed. A background grandchild that inherited stdout would hold the action (and its
+  concurrency slot) open until it exits. The protocol learns of the exit at once
+  (``process_exited``) and the runner stops reading after a short drain window.
+* Output is split into lines in ``pipe_data_received`` callbacks: no reader tasks, no
+  ``StreamReader`` per pipe; spawning cost matters at thousands of commands per second.
+
+Children are reaped by the event loop's child watcher (pidfd on Linux, see
+:func:`fswatchd.actions.command.install_child_watcher`); the transport is closed only after
+the exit is known, so nothing else ever calls waitpid(2) on the child.
+
+Signals go to the whole process group (killpg(2)): the child was started in a new session
+(setsid(2)), so its pid is the group id, and its children are stopped with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DRAIN_AFTER_EXIT",
+    "KILL_WAIT",
+    "LINE_MAX",
+    "ChildExit",
+    "LineSplitter",
+    "Spawner",
+    "run_child",
+    "spawn_exec",
+]
+
+#: Longest output line logged, in bytes; the rest of a longer line is dropped.
+LINE_MAX = 64 * 1024
+#: Seconds to keep reading output after the child exited (a grandchild may hold the pipe).
+DRAIN_AFTER_EXIT = 1.0
+#: Seconds to wait for the child to be reaped after SIGKILL.
+KILL_WAIT = 5.0
+#: Marks a line cut at LINE_MAX.
+_TRUNCATED = b" [line truncated]"
+_STDOUT, _STDERR = 1, 2
+
+#: ``(protocol_factory, *argv, **popen_kwargs) -> (transport, protocol)``, the signature of
+#: ``loop.subprocess_exec``; the seam tests use to fail or observe spawning.
+Spawner = Callable[..., Awaitable[tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]]]
+
+
+async def spawn_exec(
+    protocol_factory: Callable[[], asyncio.SubprocessProtocol], *argv: bytes, **kwargs: Any
+) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
+    """The default :data:`Spawner`: ``loop.subprocess_exec`` on the running loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.subprocess_exec(protocol_factory, *argv, **kwargs)
+
+
+class LineSplitter:
+    """Split a byte stream into lines, each without its newline and at most ``limit`` bytes.
+
+    A longer line is cut at ``limit`` bytes, marked with ``b" [line truncated]"``, and the
+    rest of it up to the next newline is dropped, so a child cannot exhaust our memory.
+    """
+
+    def __init__(self, limit: int = LINE_MAX) -> None:
+        """Args: limit: the longest line kept, in bytes."""
+        self._limit = limit
+        self._buf = bytearray()
+        self._skipping = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data``; return the lines it completed (or cut), in order."""
+        lines: list[bytes] = []
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            if self._skipping:
+                self._skipping = False
+            else:
+                self._buf += data[start:end]
+                lines.append(self._take())
+            start = end + 1
+        if not self._skipping:
+            self._buf += data[start:]
+            if len(self._buf) > self._limit:
+                lines.append(self._take())
+                self._skipping = True
+        return lines
+
+    def flush(self) -> list[bytes]:
+        """End of stream: the unterminated last line, if any."""
+        skipping, self._skipping = self._skipping, False
+        return [] if skipping or not self._buf else [self._take()]
+
+    def _take(self) -> bytes:
+        """Empty the buffer into one line, cut and marked if it is too long."""
+        line = bytes(self._buf)
+        self._buf.clear()
+        return line if len(line) <= self._limit else line[: self._limit] + _TRUNCATED
+
+
+class _ChildProtocol(asyncio.SubprocessProtocol):
+    """Feeds output lines to a callback and resolves futures on exit and on full close."""
+
+    def __init__(self, on_line: Callable[[int, bytes], None]) -> None:
+        loop = asyncio.get_running_loop()
+        self._on_line = on_line
+        self._splitters = {_STDOUT: LineSplitter(), _STDERR: LineSplitter()}
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.finished: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        for line in self._splitters[fd].feed(data):
+            self._on_line(fd, line)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self.flush(fd)
+
+    def flush(self, fd: int) -> None:
+        """Hand over the last unterminated line of ``fd``."""
+        for line in self._splitters[fd].flush():
+            self._on_line(fd, line)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildExit:
+    """How a child ended.
+
+    Attributes:
+        returncode: exit status (>= 0), or minus the signal number that killed it;
+            ``None`` if it was still not reaped KILL_WAIT seconds after SIGKILL (a process
+            stuck in uninterruptible sleep; the loop's child watcher reaps it later).
+        timed_out: the runner stopped it because it ran past its timeout.
+    """
+
+    returncode: int | None
+    timed_out: bool
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    """killpg(2), ignoring a group that is already gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+async def _stop_group(pgid: int, exited: asyncio.Future[None], grace: float) -> None:
+    """SIGTERM the group, wait up to ``grace`` seconds for the leader, then SIGKILL the group.
+
+    The SIGKILL is sent even when the leader exited in time: it sweeps group members that
+    ignore SIGTERM. The group id cannot name another group meanwhile, because Linux does not
+    reuse a pid while any process still has it as its group id.
+    """
+    _killpg(pgid, signal.SIGTERM)
+    try:
+        await asyncio.wait([exited], timeout=grace)
+    finally:
+        # Also on a second cancellation during the grace period: kill now, then propagate.
+        _killpg(pgid, signal.SIGKILL)
+    await asyncio.wait([exited], timeout=KILL_WAIT)
+
+
+async def run_child(
+    argv: Sequence[bytes],
+    *,
+    env: Mapping[bytes, bytes],
+    cwd: str | None,
+    timeout: float,
+    grace: float,
+    on_line: Callable[[int, bytes], None],
+    spawner: Spawner = spawn_exec,
+    popen_kwargs: Mapping[str, Any] | None = None,
+) -> ChildExit:
+    """Run ``argv`` to completion in a new session, stdin from /dev/null, output by line.
+
+    Args:
+        argv: the program (searched in ``env``'s PATH when it has no slash) and arguments.
+        env: the complete environment (bytes -> bytes).
+        cwd: working directory, ``None`` for the daemon's.
+        timeout: seconds the child may run before its process group gets SIGTERM.
+        grace: seconds between SIGTERM and SIGKILL to the process group.
+        on_line: called with (1 for stdout or 2 for stderr, line bytes without newline).
+        spawner: see :data:`Spawner`.
+        popen_kwargs: extra subprocess.Popen arguments (``user``, ``group``,
+            ``extra_groups``).
+    Returns:
+        a :class:`ChildExit`.
+    Raises:
+        OSError, subprocess.SubprocessError: the child could not be started (ENOENT,
+            EACCES, E2BIG, a failed setuid(2), ...).
+        asyncio.CancelledError: cancelled; the process group was stopped first (SIGTERM,
+            ``grace`` seconds, SIGKILL).
+    """
+    protocol = _ChildProtocol(on_line)
+    transport, _ = await spawner(
+        lambda: protocol,
+        *argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        close_fds=True,
+        **(popen_kwargs or {}),
+    )
+    pgid = transport.get_pid()
+    timed_out = False
+    try:
+        done, _ = await asyncio.wait([protocol.exited], timeout=timeout)
+        if not done:
+            timed_out = True
+            await _stop_group(pgid, protocol.exited, grace)
+        await asyncio.wait([protocol.finished], timeout=DRAIN_AFTER_EXIT)
+    except asyncio.CancelledError:
+        if not protocol.exited.done():
+            await _stop_group(pgid, protocol.exited, grace)
+        raise
+    finally:
+        _close_when_exited(transport, protocol)
+    return ChildExit(transport.get_returncode(), timed_out)
+
+
+def _close_when_exited(transport: asyncio.SubprocessTransport, protocol: _ChildProtocol) -> None:
+    """Close the pipes, flushing partial lines; defer until the child has been reaped.
+
+    Closing a transport whose child is still running makes asyncio poll (waitpid) and kill
+    it behind the child watcher's back; after the exit it only closes the pipes.
+    """
+
+    def close(_: object = None) -> None:
+        transport.close()
+        protocol.flush(_STDOUT)
+        protocol.flush(_STDERR)
+
+    if protocol.exited.done():
+        close()
+    else:
+        protocol.exited.add_done_callback(close)
