@@ -26,6 +26,7 @@ EXIT_CONFIG = 3
 #: ``HELP: str``, ``add_arguments(parser) -> None`` and ``main(args) -> int``.
 SUBCOMMANDS: dict[str, str] = {
     "watch": "watch",
+    "check": "check",
     "log": "log",
 }
 

@@ -132,8 +132,8 @@ def _one_root(watch: str, root: Root, mounts: list[tuple[str, str]]) -> Iterator
         st = os.lstat(watch)
     except OSError:
         yield (
-            f"watch {watch!r} does not exist yet; it is taken as a directory and watched "
-            "once it appears"
+            f"watch {watch!r} does not exist (yet); it is taken to be a directory (to follow "
+            "a file by name, create the file before loading the rules)"
         )
         return
     if stat.S_ISLNK(st.st_mode):
