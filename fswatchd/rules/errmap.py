@@ -80,7 +80,7 @@ def _locate(err: ErrorDetails, lines: Lines) -> tuple[int | None, KeyPath, str]:
     raw = tuple(err["loc"])
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
     at = tuple(ctx.get("at", ()))
-    loc = tuple(p for p in (*raw, *at) if p not in ACTION_TAGS)
+    loc = tuple(p for p in (*raw, *at) if p not in ACTION_TAGS and p != "[key]")
     path: KeyPath = ()
     for i, part in enumerate(loc):
         if (*path, part) in lines:
@@ -108,10 +108,12 @@ def _reason(err: ErrorDetails, raw: tuple[Any, ...], ctx: dict[str, Any]) -> str
         return _unknown_key(raw)
     if kind in _MESSAGES:
         return _MESSAGES[kind]
-    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    msg = str(err["msg"])
     msg = msg[:1].lower() + msg[1:]
     value = err.get("input")
-    if kind != "value_error" and isinstance(value, str | int | float | bool):
+    if isinstance(value, str | int | float | bool):
         msg += f" (got {value!r})"
     return msg
 

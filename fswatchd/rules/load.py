@@ -94,14 +94,6 @@ def _check_owner(path: str, st: os.stat_result, euid: int) -> None:
     """Refuse, as root, what another user could write (cron(8), sudoers(5) do the same)."""
     if euid != 0:
         return
-    if st.st_uid != euid:
-        raise ConfigError(
-            path,
-            None,
-            "",
-            f"refusing rules owned by uid {st.st_uid}, not root: its commands "
-            f"would run as root (chown root {path})",
-        )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         mode = stat.S_IMODE(st.st_mode)
         raise ConfigError(
@@ -110,6 +102,14 @@ def _check_owner(path: str, st: os.stat_result, euid: int) -> None:
             "",
             f"refusing rules writable by group or others (mode {mode:04o}): "
             f"its commands would run as root (chmod go-w {path})",
+        )
+    if st.st_uid != euid:
+        raise ConfigError(
+            path,
+            None,
+            "",
+            f"refusing rules owned by uid {st.st_uid}, not root: its commands "
+            f"would run as root (chown root {path})",
         )
 
 

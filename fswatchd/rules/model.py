@@ -81,7 +81,9 @@ def _as_list(value: Any) -> Any:
 
 
 def _parse_events(value: Any) -> Mask:
-    """``"close_write"``, ``"CLOSE_WRITE,MOVED_TO"`` or a list of names -> a Mask."""
+    """``"close_write"``, ``"CLOSE_WRITE,MOVED_TO"``, a list of names or a Mask -> a Mask."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _subscribable(Mask(value))
     names = _as_list(value)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
         raise ValueError("events must be an event name or a list of event names")
@@ -91,6 +93,11 @@ def _parse_events(value: Any) -> Mask:
             mask |= parse_mask(name)
         except ValueError:
             raise ValueError(f"unknown event {name!r}; valid: {_EVENT_NAMES}") from None
+    return _subscribable(mask)
+
+
+def _subscribable(mask: Mask) -> Mask:
+    """``mask`` if it is a non-empty set of events a watch can ask for; else ValueError."""
     if not mask:
         raise ValueError("events must name at least one event")
     stray = Mask(mask & ~Mask.ALL)
@@ -115,9 +122,24 @@ def _pattern(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    """Refuse NUL: execve(2) takes C strings, so no argv element or variable can hold one."""
+    if "\0" in value:
+        raise ValueError("cannot contain a NUL character")
+    return value
+
+
 def _argv_element(value: str) -> str:
     """One ``run:`` element; its placeholders must compile (fswatchd.template)."""
-    compile_template(value)
+    compile_template(_no_nul(value))
+    return value
+
+
+def _rule_name(value: str) -> str:
+    if not _NAME.fullmatch(value) or len(value) > 128:
+        raise ValueError(
+            f"{value!r} is not a rule name: use 1 to 128 letters, digits and _ . @ : -"
+        )
     return value
 
 
@@ -149,6 +171,7 @@ def _url(value: str) -> str:
 
 
 def _shell_script(value: str) -> str:
+    _no_nul(value)
     found = _SHELL_PLACEHOLDER.search(value)
     if found:
         raise ValueError(
@@ -318,8 +341,13 @@ class Rule(BaseModel):
 
     model_config = _STRICT
 
-    name: Annotated[str, Field(pattern=_NAME.pattern, max_length=128)]
-    watch: Annotated[tuple[AbsPath, ...], BeforeValidator(_as_list), Field(min_length=1)]
+    name: Annotated[str, AfterValidator(_rule_name)]
+    watch: Annotated[
+        tuple[AbsPath, ...],
+        BeforeValidator(_as_list),
+        Field(min_length=1),
+        AfterValidator(lambda paths: tuple(dict.fromkeys(paths))),
+    ]
     recursive: bool = True
     events: Annotated[Mask, PlainValidator(_parse_events)] = DEFAULT_EVENTS
     include: Patterns = ()
@@ -331,7 +359,9 @@ class Rule(BaseModel):
     on_busy: Literal["queue", "coalesce"] = "queue"
     queue_limit: int = Field(default=1000, ge=1)
     stop_on_failure: bool = True
-    env: dict[Annotated[str, AfterValidator(_env_name)], str] = Field(default_factory=dict)
+    env: dict[
+        Annotated[str, AfterValidator(_env_name)], Annotated[str, AfterValidator(_no_nul)]
+    ] = Field(default_factory=dict)
     cwd: AbsPath | None = None
     user: Annotated[str, Field(min_length=1)] | None = None
     group: Annotated[str, Field(min_length=1)] | None = None
