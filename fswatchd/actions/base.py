@@ -33,12 +33,12 @@ __all__ = [
 #: The logger every action writes to: child output lines, retries, outcomes.
 LOGGER_NAME = "fswatchd.actions"
 
-# The first two repeat fswatchd.message_ids (a higher layer, which this one may not
+# These repeat fswatchd.message_ids (a higher layer, which this one may not
 # import) and systemd/fswatchd.catalog; a test keeps them equal.
 #: journald MESSAGE_ID of the "action finished" record (``journalctl MESSAGE_ID=...``).
-MESSAGE_ID_ACTION_OK = "1c441ecdf6974b12b6ffee71f9de6f1e"
+MESSAGE_ID_ACTION_OK = "0081743da4e24ba7a917363e98f26e3f"
 #: journald MESSAGE_ID of the "action failed" record (non-zero exit, signal, timeout, HTTP).
-MESSAGE_ID_ACTION_FAILED = "4294319e214b4f718e92978f4e7292af"
+MESSAGE_ID_ACTION_FAILED = "6cd85ade169d460ea256c2f3f0411640"
 #: journald MESSAGE_ID of the "webhook attempt failed, retrying" record.
 MESSAGE_ID_ACTION_RETRY = "a575f33ec714414097107276b6a4f0ba"
 
