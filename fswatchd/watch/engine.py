@@ -1,0 +1,523 @@
+"""Engine: raw inotify events in stream order -> FsEvents, keeping the WatchTree right.
+
+Synchronous and clock-free (time is passed in), so it can be driven by scripted RawEvent
+sequences (:meth:`Engine.feed`); :class:`~fswatchd.watch.recursive.RecursiveWatcher` wraps
+it with the asyncio reader. One event at a time, strictly in stream order (H03): each
+event's path is derived from the node tree at that position. Every FsEvent is appended at
+the moment its change is applied to the view, so a consumer replaying the stream holds
+the same view as :meth:`WatchTree.snapshot`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable
+
+from .._inotify.fd import InotifyFd
+from ..errors import WatchError, WatchLimitError
+from ..events import FsEvent, Mask, RawEvent
+from .moves import MovePairer
+from .place import DIR_EVENTS, WATCH_FLAGS, Placer, limit_message
+from .resync import resync
+from .roots import Anchors
+from .scan import GONE_ERRNOS, stat_record
+from .tree import UNWATCHED, Node, WatchTree, unpack_record
+
+__all__ = ["Engine"]
+
+log = logging.getLogger(__name__)
+
+_FROM, _TO = int(Mask.MOVED_FROM), int(Mask.MOVED_TO)
+_ISDIR, _CREATE, _DELETE = int(Mask.ISDIR), int(Mask.CREATE), int(Mask.DELETE)
+_OVERFLOW, _IGNORED = int(Mask.Q_OVERFLOW), int(Mask.IGNORED)
+_DELETE_SELF, _MOVE_SELF, _UNMOUNT = int(Mask.DELETE_SELF), int(Mask.MOVE_SELF), int(Mask.UNMOUNT)
+_ATTRIB = int(Mask.ATTRIB)
+_RECORD_EVENTS = int(Mask.MODIFY | Mask.CLOSE_WRITE | Mask.ATTRIB)
+_SELF_END = _DELETE_SELF | _MOVE_SELF | _UNMOUNT | _IGNORED
+_MOVE = _FROM | _TO
+# Reads of directories (readdir by anyone, the watcher's own scans included) are never
+# reported: they would echo every scan back into the stream.
+_DIR_READS = int(Mask.OPEN | Mask.ACCESS | Mask.CLOSE_NOWRITE)
+_new_event = tuple.__new__
+
+
+class Engine:
+    """The watcher's core: a WatchTree, a MovePairer and a Placer on one inotify fd.
+
+    Args:
+        fd: the inotify instance (owned by the caller).
+        mask: the user's event mask (``Mask`` bits); Q_OVERFLOW and ERROR always pass.
+        move_timeout: seconds an unpaired MOVED_FROM waits (see MovePairer).
+        should_watch: prune hook (absolute directory path -> watch it?), or None.
+        drain: returns the raw events still queued in the fd right now (a barrier); what
+            it returns after an overflow is discarded, the rescan covers it.
+    """
+
+    def __init__(
+        self,
+        fd: InotifyFd,
+        mask: int,
+        *,
+        move_timeout: float,
+        should_watch: Callable[[bytes], bool] | None,
+        drain: Callable[[], list[RawEvent]],
+    ) -> None:
+        self.tree = WatchTree()
+        self.recursive_of: dict[bytes, bool] = {}
+        emit_mask = (int(mask) & ~int(Mask.ISDIR)) | _OVERFLOW | int(Mask.ERROR)
+        dir_mask = WATCH_FLAGS | DIR_EVENTS | (int(mask) & int(Mask.ALL))
+        self.placer = Placer(
+            fd,
+            self.tree,
+            dir_mask=dir_mask,
+            emit_mask=emit_mask,
+            should_watch=should_watch,
+            recursive_of=self.recursive_of,
+        )
+        self.pairer = MovePairer(move_timeout)
+        self.anchors = Anchors(fd)
+        self.drain = drain
+        self.dirty: set[Node] = set()
+        #: Roots that disappeared (moved, deleted, unmounted) since the caller last looked.
+        self.gone_roots: list[bytes] = []
+        #: Roots that lie inside another root's tree (reported under the first one).
+        self.covered: set[bytes] = set()
+        # The last node or file record displaced by a paired rename: (parent, name, thing);
+        # the next pair may be the second half of a RENAME_EXCHANGE (H22).
+        self._displaced: tuple[Node, bytes, Node | int] | None = None
+
+    # -- roots -----------------------------------------------------------------------
+
+    def add_root(self, path: bytes, recursive: bool, *, emit: bool, strict: bool) -> bool:
+        """Watch and scan root ``path``; True when it is watched.
+
+        Args:
+            emit: report what the scan finds (synthetic events), False for the first walk.
+            strict: raise on failure; else return False (ENOENT/ENOTDIR silently, other
+                errors logged and reported as an ERROR event).
+        Raises:
+            WatchLimitError: ENOSPC, when ``strict``. WatchError: any other add_watch error.
+        """
+        self.recursive_of[path] = recursive
+        try:
+            wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
+        except OSError as exc:
+            return self._root_failed(path, exc, strict)
+        other = self.tree.wds.get(wd)
+        if other is not None and other.attached:
+            self.covered.add(path)
+            log.warning(
+                "root %r is already watched as %r; its events are reported there",
+                os.fsdecode(path),
+                os.fsdecode(self.tree.path(other)),
+            )
+            return True
+        if other is not None:
+            self.tree.free(wd)
+        node = self.tree.add_root(path, wd)
+        self.placer.scan(node, emit=emit)
+        return True
+
+    def _root_failed(self, path: bytes, exc: OSError, strict: bool) -> bool:
+        """Map a root's add_watch failure to WatchError (strict) or a report."""
+        err = exc.errno or errno.EIO
+        if err == errno.ENOSPC:
+            msg = limit_message(path, len(self.tree.wds))
+        else:
+            msg = f"cannot watch root {os.fsdecode(path)!r}: {os.strerror(err)}"
+        if strict:
+            cls = WatchLimitError if err == errno.ENOSPC else WatchError
+            raise cls(err, msg, os.fsdecode(path)) from exc
+        if err not in GONE_ERRNOS:
+            log.warning("%s", msg)
+            self.placer.out.append(
+                FsEvent(path, int(Mask.ERROR | Mask.ISDIR), True, None, False, 0, path, err, msg)
+            )
+        return False
+
+    @property
+    def roots_alive(self) -> int:
+        """Number of configured roots currently watched."""
+        return len(self.tree.roots) + len(self.covered)
+
+    def arm(self, path: bytes) -> None:
+        """Wait for missing root ``path`` to appear (rearm); watch it if it is there now."""
+        for _ in range(256):  # each round descends one path component
+            try:
+                exists = self.anchors.arm(path, self.tree.wds)
+            except OSError as exc:
+                log.warning("cannot wait for root %r to appear: %s", os.fsdecode(path), exc)
+                return
+            if not exists:
+                return
+            if self.add_root(path, self.recursive_of.get(path, True), emit=True, strict=False):
+                self.anchors.disarm(path, self.tree.wds)
+                return
+
+    def poll_roots(self, rearm: bool) -> None:
+        """Handle roots that went away or whose anchor fired since the last batch."""
+        gone, self.gone_roots = self.gone_roots, []
+        for path in gone:
+            if rearm and path in self.recursive_of:
+                self.arm(path)
+            else:
+                self.recursive_of.pop(path, None)
+        while self.anchors.due:
+            path = self.anchors.due.pop()
+            if path in self.tree.roots or path not in self.recursive_of:
+                self.anchors.disarm(path, self.tree.wds)
+            else:
+                self.arm(path)
+
+    def take_out(self) -> list[FsEvent]:
+        """Pop the events appended outside :meth:`feed` (start errors, reloads, roots)."""
+        out, self.placer.out = self.placer.out, []
+        return out
+
+    def remove_root(self, path: bytes) -> None:
+        """Stop watching root ``path`` (its watches are removed; no events)."""
+        self.recursive_of.pop(path, None)
+        self.covered.discard(path)
+        self.anchors.disarm(path, self.tree.wds)
+        node = self.tree.roots.pop(path, None)
+        if node is not None:
+            self.placer.drop(node, emit=False, rm=True)
+
+    def _root_gone(self, node: Node, what: int) -> None:
+        """A root was moved, deleted or unmounted: report it, drop its watches (H19)."""
+        path = node.name
+        self.placer.emit(path, what | _ISDIR, path, syn=False)
+        if self.tree.roots.get(path) is node:
+            del self.tree.roots[path]
+        self.placer.drop(node, emit=False, rm=True)
+        self.gone_roots.append(path)
+
+    # -- stream ----------------------------------------------------------------------
+
+    @property
+    def deadline(self) -> float | None:
+        """Clock time when held move halves expire, or None."""
+        return self.pairer.deadline
+
+    def feed(self, events: list[RawEvent], now: float) -> list[FsEvent]:
+        """Process one read batch (may be empty: expiry check) at clock time ``now``.
+
+        Returns the FsEvents, in stream order, including synthetic ones from scans.
+        """
+        self._process(self.pairer.push(events, now))
+        out, self.placer.out = self.placer.out, []
+        return out
+
+    def _process(self, events: list[RawEvent]) -> None:  # noqa: PLR0915 - the hot loop
+        """Apply ``events`` (paired as MovePairer returns them) to the view, emitting."""
+        tree = self.tree
+        wds = tree.wds
+        placer = self.placer
+        out = placer.out
+        emit_mask = placer.emit_mask
+        anchors = self.anchors
+        n = len(events)
+        i = 0
+        while i < n:
+            ev = events[i]
+            i += 1
+            m = ev.mask
+            if anchors.wds and ev.wd in anchors.wds:
+                anchors.note(ev)
+            if m & _MOVE:
+                if m & _FROM:
+                    nxt = events[i] if i < n else None
+                    if nxt is not None and nxt.mask & _TO and nxt.cookie == ev.cookie:
+                        i += 1
+                        self._on_pair(ev, nxt)
+                    else:
+                        self._on_move_out(ev)
+                else:
+                    self._on_move_in(ev)
+                continue
+            node = wds.get(ev.wd)
+            if node is None:
+                if m & _OVERFLOW:
+                    self._on_overflow()
+                    return
+                continue
+            if not node.attached:
+                if m & _IGNORED:
+                    tree.free(ev.wd)
+                continue
+            name = ev.name
+            if not name:
+                self._on_self(node, ev)
+                continue
+            if m & _CREATE:
+                self._on_create(node, name, m)
+                continue
+            if m & _DELETE:
+                self._on_delete(node, name, m)
+            elif m & _RECORD_EVENTS:
+                if m & _ISDIR:
+                    if m & _ATTRIB and placer.retry:
+                        self._retry(node, name)
+                else:
+                    self._touch(node, name)
+            if m & emit_mask and not (m & _ISDIR and m & _DIR_READS):
+                path = node._path if node._gen == tree.gen else tree.path(node)
+                out.append(
+                    _new_event(
+                        FsEvent,
+                        (
+                            path + b"/" + name,
+                            m,
+                            bool(m & _ISDIR),
+                            None,
+                            False,
+                            0,
+                            node._root,
+                            0,
+                            None,
+                        ),
+                    )
+                )
+
+    def _emit_at(self, node: Node, name: bytes, mask: int, src: bytes | None = None) -> None:
+        """Report a kernel event for entry ``name`` of ``node``."""
+        path = self.tree.path(node)
+        self.placer.emit(path + b"/" + name, mask, node._root, src, syn=False)
+
+    def _touch(self, node: Node, name: bytes) -> None:
+        """A file's content or metadata changed: its record is no longer current."""
+        files = node.files
+        rec = files.get(name, 0)
+        files[name] = rec & ~1
+        if node.dirty is None:
+            node.dirty = set()
+        node.dirty.add(name)
+        self.dirty.add(node)
+
+    def _on_create(self, node: Node, name: bytes, m: int) -> None:
+        """CREATE: a file gets an unknown record; a directory is watched and scanned."""
+        if m & _ISDIR:
+            self._emit_at(node, name, m)
+            child = node.dirs.get(name)
+            if child is None or not child.attached:
+                self.placer.add_child(node, name, emit=True)
+            return
+        node.files[name] = 0
+        self._touch(node, name)
+        self._emit_at(node, name, m)
+
+    def _on_delete(self, node: Node, name: bytes, m: int) -> None:
+        """DELETE: forget the entry (a directory's node waits for its IN_IGNORED)."""
+        if m & _ISDIR:
+            child = node.dirs.get(name)
+            if child is not None:
+                self.placer.drop(child, emit=False)
+        else:
+            node.files.pop(name, None)
+            if node.dirty:
+                node.dirty.discard(name)
+
+    def _on_self(self, node: Node, ev: RawEvent) -> None:
+        """Events on a watched directory itself: deletion, move, unmount, IN_IGNORED."""
+        m = ev.mask
+        is_root = node.parent is None
+        if m & _SELF_END:
+            if m & _IGNORED:
+                self.tree.free(ev.wd)
+                node.wd = UNWATCHED
+                if is_root:
+                    self._root_gone(node, _DELETE_SELF)
+            elif is_root:
+                self._root_gone(node, m & _SELF_END)
+            elif m & _UNMOUNT:
+                self._on_unmount(node)
+            elif m & _DELETE_SELF:
+                self.placer.drop(node, emit=True)
+        elif is_root and not m & _DIR_READS:
+            self.placer.emit(node.name, m, node.name, syn=False)
+
+    def _on_unmount(self, node: Node) -> None:
+        """The file system under ``node`` was unmounted (H18): drop it, re-watch the path."""
+        parent, name = node.parent, node.name
+        self.placer.emit_deletes(node, include_top=False)
+        self.tree.detach(node)
+        if parent is None:
+            return
+        if self.placer.add_child(parent, name, emit=True) is None:
+            self._emit_at(parent, name, _DELETE | _ISDIR)
+
+    def _retry(self, node: Node, name: bytes) -> None:
+        """IN_ATTRIB on a directory we could not watch: its mode changed, try again (H17)."""
+        child = node.dirs.get(name)
+        if child is not None and child in self.placer.retry:
+            del self.placer.retry[child]
+            self.placer.add_child(node, name, emit=True)
+
+    # -- moves -----------------------------------------------------------------------
+
+    def _on_pair(self, src_ev: RawEvent, dst_ev: RawEvent) -> None:
+        """A paired rename: re-parent in O(1) and report one MOVED_TO with src_path."""
+        wds = self.tree.wds
+        src, dst = wds.get(src_ev.wd), wds.get(dst_ev.wd)
+        if src is None or not src.attached:
+            if dst is not None and dst.attached:
+                self._on_move_in(dst_ev)
+            return
+        if dst is None or not dst.attached:
+            self._on_move_out(src_ev)
+            return
+        src_path = self.tree.path(src) + b"/" + src_ev.name
+        if src_ev.mask & _ISDIR:
+            self._move_dir(src, src_ev.name, dst, dst_ev.name, src_path)
+        else:
+            self._move_file(src, src_ev.name, dst, dst_ev.name, src_path)
+
+    def _move_dir(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
+        """Re-parent a directory node; handles replace, exchange and option changes."""
+        tree, placer = self.tree, self.placer
+        mask = _TO | _ISDIR
+        exchanged = self._exchanged(src, sname, dst, dname)
+        if isinstance(exchanged, Node):
+            tree.reattach(exchanged, dst, dname)
+            placer.emit_creates(exchanged)
+            return
+        child = src.dirs.get(sname)
+        dst_path = tree.path(dst) + b"/" + dname
+        src_root, dst_root = tree.root_of(src), tree.root_of(dst)
+        if child is None or (child.wd != UNWATCHED) != placer.wants_watch(dst, dst_path):
+            # Unknown, or watched on one side only (prune hook, non-recursive root): a
+            # move out plus a move in, so the view below it is rebuilt by a scan.
+            if child is not None:
+                placer.emit(src_path, _FROM | _ISDIR, src_root, syn=False)
+                placer.drop(child, emit=False, rm=True)
+            placer.emit(dst_path, mask, dst_root, syn=False)
+            placer.add_child(dst, dname, emit=True)
+            return
+        displaced = tree.move(child, dst, dname)
+        if displaced is not None:
+            placer.drop(displaced, emit=False)
+            self._displaced = (dst, dname, displaced)
+        placer.emit(dst_path, mask, dst_root, src_path, syn=False)
+
+    def _move_file(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
+        """Move a file record; the record (inode, size, mtime) travels with the name."""
+        exchanged = self._exchanged(src, sname, dst, dname)
+        if isinstance(exchanged, int):
+            dst.files[dname] = exchanged
+            path = self.tree.path(dst) + b"/" + dname
+            self.placer.emit(path, _CREATE, dst._root, syn=True)
+            if not exchanged >> 1 & 3:
+                self.placer.emit(path, int(Mask.CLOSE_WRITE), dst._root, syn=True)
+            return
+        rec = src.files.pop(sname, 0)
+        if src.dirty:
+            src.dirty.discard(sname)
+        old = dst.files.get(dname)
+        dst.files[dname] = rec
+        if not rec & 1:
+            self._touch(dst, dname)
+        if old is not None:
+            self._displaced = (dst, dname, old)
+        self._emit_at(dst, dname, _TO, src_path)
+
+    def _exchanged(self, src: Node, sname: bytes, dst: Node, dname: bytes) -> Node | int | None:
+        """If this pair is the second half of a RENAME_EXCHANGE, the thing to put at dst.
+
+        rename(2) cannot tell us; ask the kernel: the pair is an exchange when the entry
+        displaced by the previous pair (at src/sname) is what dst/dname holds now.
+        """
+        displaced = self._displaced
+        if displaced is None or displaced[0] is not src or displaced[1] != sname:
+            return None
+        self._displaced = None
+        thing = displaced[2]
+        path = self.tree.path(dst) + b"/" + dname
+        if isinstance(thing, Node):
+            if thing.wd == UNWATCHED or self.tree.wds.get(thing.wd) is not thing:
+                return None
+            try:
+                wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
+            except OSError:
+                return None
+            if wd not in self.tree.wds:
+                self.placer.rm_watch(wd)
+            return thing if wd == thing.wd else None
+        ino = unpack_record(thing)[0]
+        try:
+            return thing if ino and os.lstat(path).st_ino == ino else None
+        except OSError:
+            return None
+
+    def _on_move_out(self, ev: RawEvent) -> None:
+        """An unpaired MOVED_FROM: the entry left the tree (H04); its watches are removed."""
+        node = self.tree.wds.get(ev.wd)
+        if node is None or not node.attached:
+            return
+        name = ev.name
+        if ev.mask & _ISDIR:
+            child = node.dirs.get(name)
+            self._emit_at(node, name, ev.mask)
+            if child is not None:
+                self.placer.drop(child, emit=False, rm=True)
+        else:
+            node.files.pop(name, None)
+            if node.dirty:
+                node.dirty.discard(name)
+            self._emit_at(node, name, ev.mask)
+
+    def _on_move_in(self, ev: RawEvent) -> None:
+        """An unpaired MOVED_TO: something arrived from outside (H05): watch and scan."""
+        node = self.tree.wds.get(ev.wd)
+        if node is None or not node.attached:
+            return
+        self._emit_at(node, ev.name, ev.mask)
+        if ev.mask & _ISDIR:
+            self.placer.add_child(node, ev.name, emit=True)
+        else:
+            node.files[ev.name] = 0
+            self._touch(node, ev.name)
+
+    # -- repair ----------------------------------------------------------------------
+
+    def _on_overflow(self) -> None:
+        """IN_Q_OVERFLOW (H10): report, discard held halves and queued events, rescan."""
+        self.placer.out.append(FsEvent(None, _OVERFLOW))
+        self.pairer.discard()
+        dropped = len(self.drain())
+        self._displaced = None
+        counts = resync(self.placer, self.recursive_of, self._root_gone)
+        log.warning(
+            "inotify queue overflowed (IN_Q_OVERFLOW): %d queued events discarded; rescan "
+            "of %d roots repaired the view: %s; raise fs.inotify.max_queued_events if this "
+            "repeats",
+            dropped,
+            len(self.tree.roots),
+            ", ".join(f"{v} {k}" for k, v in counts.items()),
+        )
+
+    def settle(self, budget: int) -> int:
+        """lstat up to ``budget`` files whose records are dirty; returns how many remain.
+
+        Run when the watcher is idle, so a later overflow rescan compares against current
+        facts (a file gone meanwhile keeps its dirty record until its DELETE arrives).
+        """
+        join = self.tree.path
+        while self.dirty and budget > 0:
+            node = self.dirty.pop()
+            names = node.dirty or set()
+            node.dirty = None
+            if not node.attached:
+                continue
+            base = join(node) + b"/"
+            files = node.files
+            for name in names:
+                budget -= 1
+                if name not in files:
+                    continue
+                try:
+                    files[name] = stat_record(os.lstat(base + name))
+                except OSError:
+                    continue
+        return len(self.dirty)

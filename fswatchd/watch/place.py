@@ -1,0 +1,311 @@
+"""Placing watches: watch a directory, *then* scan it, recursing (the race scan, H01/H05).
+
+``Placer`` owns the add_watch side of the watcher: the directory watch mask, the
+``should_watch`` prune hook, the handling of a wd that already belongs to a node (moved,
+revived or a second path to the same inode, H16) and the per-directory failures (EACCES,
+ENOSPC: reported and kept in a retry list, H11/H17; ENOENT/ENOTDIR ignored, H23). What the
+scan finds is appended to ``out`` as synthetic events: CREATE for every entry, and
+CLOSE_WRITE too for regular files, so a CLOSE_WRITE rule never misses a file that was
+written before its directory was watched.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable
+
+from .._inotify.fd import InotifyFd
+from .._inotify.limits import watch_limit
+from ..events import FsEvent, Mask
+from .scan import GONE_ERRNOS, read_dir
+from .tree import KIND_REG, UNWATCHED, Node, WatchTree
+
+__all__ = ["DIR_EVENTS", "WATCH_FLAGS", "Placer", "limit_message"]
+
+log = logging.getLogger(__name__)
+
+#: add_watch flags on every directory: no symlinks (H14), directories only, and no
+#: events for children that are already unlinked.
+WATCH_FLAGS = int(Mask.ONLYDIR | Mask.DONT_FOLLOW | Mask.EXCL_UNLINK)
+#: What the tree itself needs to stay right (structure, and the per-file records).
+DIR_EVENTS = int(
+    Mask.CREATE
+    | Mask.DELETE
+    | Mask.MOVED_FROM
+    | Mask.MOVED_TO
+    | Mask.DELETE_SELF
+    | Mask.MOVE_SELF
+    | Mask.CLOSE_WRITE
+    | Mask.MODIFY
+    | Mask.ATTRIB
+)
+_ISDIR = int(Mask.ISDIR)
+_CREATE_DIR = int(Mask.CREATE | Mask.ISDIR)
+_CREATE = int(Mask.CREATE)
+_CLOSE_WRITE = int(Mask.CLOSE_WRITE)
+_ERROR_DIR = int(Mask.ERROR | Mask.ISDIR)
+_MOVED_TO_DIR = int(Mask.MOVED_TO | Mask.ISDIR)
+_new_event = tuple.__new__
+
+
+def limit_message(path: bytes, in_use: int) -> str:
+    """The ENOSPC sentence: which directory, the watches in use, the sysctl to raise."""
+    limit = watch_limit()
+    return (
+        f"cannot watch {os.fsdecode(path)!r}: the inotify watch limit is reached "
+        f"({in_use} watches in use by this watcher, fs.inotify.max_user_watches = {limit}); "
+        "raise it, e.g. 'sysctl fs.inotify.max_user_watches=1048576', or exclude directories"
+    )
+
+
+class Placer:
+    """Watch-then-scan for one inotify fd and one WatchTree.
+
+    Args:
+        fd: the inotify instance (add_watch / rm_watch).
+        tree: the view to fill.
+        dir_mask: the full add_watch mask for directories (WATCH_FLAGS | DIR_EVENTS | user).
+        emit_mask: user mask; synthetic CREATE/CLOSE_WRITE are only appended when set in it.
+        should_watch: prune hook, called with a directory's absolute path; False = leave it
+            unwatched and do not descend (it stays in the view as a directory).
+        recursive_of: root path -> whether that root is recursive.
+    """
+
+    def __init__(
+        self,
+        fd: InotifyFd,
+        tree: WatchTree,
+        *,
+        dir_mask: int,
+        emit_mask: int,
+        should_watch: Callable[[bytes], bool] | None,
+        recursive_of: dict[bytes, bool],
+    ) -> None:
+        self.fd = fd
+        self.tree = tree
+        self.dir_mask = dir_mask
+        self.emit_mask = emit_mask
+        self.should_watch = should_watch
+        self.recursive_of = recursive_of
+        self.out: list[FsEvent] = []
+        #: Unwatched directories to try again: node -> errno (EACCES on IN_ATTRIB, ENOSPC
+        #: when watches are freed).
+        self.retry: dict[Node, int] = {}
+
+    # -- events ----------------------------------------------------------------------
+
+    def emit(
+        self, path: bytes, mask: int, root: bytes | None, src: bytes | None = None, *, syn: bool
+    ) -> None:
+        """Append one FsEvent if the user's mask selects it."""
+        if mask & self.emit_mask:
+            self.out.append(
+                _new_event(FsEvent, (path, mask, bool(mask & _ISDIR), src, syn, 0, root, 0, None))
+            )
+
+    def emit_error(self, node: Node, path: bytes, err: int, message: str) -> None:
+        """Log and append an ERROR event for a directory that could not be watched."""
+        log.warning("%s", message)
+        root = self.tree.root_of(node)
+        self.out.append(FsEvent(path, _ERROR_DIR, True, None, False, 0, root, err, message))
+
+    # -- placing ---------------------------------------------------------------------
+
+    def wants_watch(self, parent: Node, path: bytes) -> bool:
+        """Whether a subdirectory of ``parent`` at ``path`` should get a watch."""
+        root = self.tree.root_of(parent)
+        if root is None or not self.recursive_of.get(root, True):
+            return False
+        return self.should_watch is None or self.should_watch(path)
+
+    def add_child(self, parent: Node, name: bytes, *, emit: bool) -> Node | None:
+        """A directory ``name`` appeared in ``parent``: watch it, scan it, recurse.
+
+        Appends CREATE|ISDIR (synthetic if ``emit`` is "scan") for nothing: the caller
+        reports the directory itself; the content is reported when ``emit`` is True.
+        Returns the node, or None when the directory is already gone (H23).
+        """
+        path = self.tree.path(parent) + b"/" + name
+        if not self.wants_watch(parent, path):
+            return self.tree.add_dir(parent, name, UNWATCHED)
+        node, fresh = self.attach(parent, name, path)
+        if node is not None and fresh:
+            self.scan(node, emit=emit)
+        return node
+
+    def attach(self, parent: Node, name: bytes, path: bytes) -> tuple[Node | None, bool]:
+        """add_watch ``path`` and put its node at ``parent``/``name``.
+
+        Returns ``(node, fresh)``: ``fresh`` is True when the node is new and must be
+        scanned. A wd that already belongs to a node means (a) a detached node whose
+        inode is back: replaced by a fresh node; (b) the same node: nothing to do; (c) an
+        attached node at another path that is gone: a rename we have not seen (yet):
+        re-parent it, emit MOVED_TO with src_path; (d) an attached node whose path still
+        names the same inode: a second path (bind mount, H16): left unwatched, reported.
+        """
+        try:
+            wd = self.fd.add_watch(path, self.dir_mask)
+        except OSError as exc:
+            if exc.errno in GONE_ERRNOS:
+                return None, False
+            node = self.tree.add_dir(parent, name, UNWATCHED)
+            self.failed(node, path, exc)
+            return node, False
+        tree = self.tree
+        other = tree.wds.get(wd)
+        if other is None or not other.attached:
+            if other is not None:
+                tree.free(wd)
+            return tree.add_dir(parent, name, wd), True
+        if other.parent is parent and other.name == name:
+            return other, False
+        old = tree.path(other)
+        if other.parent is None or _same_inode(old, path) or _is_ancestor(other, parent):
+            node = tree.add_dir(parent, name, UNWATCHED)
+            self.alias(node, path, old)
+            return node, False
+        displaced = tree.move(other, parent, name)
+        if displaced is not None:
+            self.drop(displaced, emit=False)
+        self.emit(path, _MOVED_TO_DIR, tree.root_of(other), old, syn=True)
+        return other, False
+
+    def scan(self, top: Node, *, emit: bool) -> None:
+        """Scan ``top`` (already watched), then watch-and-scan its subdirectories.
+
+        Iterative, parents before children; each directory is watched before it is read.
+        """
+        tree = self.tree
+        stack = [top]
+        while stack:
+            node = stack.pop()
+            path = tree.path(node)
+            try:
+                listing = read_dir(path)
+            except OSError as exc:
+                if exc.errno not in GONE_ERRNOS:
+                    self.failed(node, path, exc)
+                continue
+            root = tree.root_of(node)
+            base = path + b"/"
+            files = node.files
+            for name, rec in listing.files.items():
+                files[name] = rec
+                node.dirs.pop(name, None)
+                if emit:
+                    self.emit(base + name, _CREATE, root, syn=True)
+                    if not rec >> 1 & 3 and rec & 1:  # KIND_REG, clean
+                        self.emit(base + name, _CLOSE_WRITE, root, syn=True)
+            for name in listing.dirs:
+                if name in node.dirs:
+                    continue
+                files.pop(name, None)
+                child_path = base + name
+                if not self.wants_watch(node, child_path):
+                    tree.add_dir(node, name, UNWATCHED)
+                    fresh, child = False, None
+                else:
+                    child, fresh = self.attach(node, name, child_path)
+                    if child is None:
+                        continue
+                if emit:
+                    self.emit(child_path, _CREATE_DIR, root, syn=True)
+                if fresh and child is not None:
+                    stack.append(child)
+
+    # -- removal ---------------------------------------------------------------------
+
+    def drop(self, node: Node, *, emit: bool, rm: bool = False) -> None:
+        """Detach ``node``'s subtree; optionally emit DELETEs (bottom-up) and rm_watch.
+
+        Nodes stay in the wd map until their IN_IGNORED (H20); rm_watch is called at most
+        once per wd (the node is detached right after), EINVAL from it is harmless (H03).
+        """
+        tree = self.tree
+        if emit:
+            self.emit_deletes(node, include_top=True)
+        for wd in tree.detach(node):
+            if rm:
+                self.rm_watch(wd)
+        if self.retry:
+            for sub in [s for s in self.retry if not s.attached]:
+                del self.retry[sub]
+
+    def rm_watch(self, wd: int) -> None:
+        """inotify_rm_watch, tolerating EINVAL (the kernel already dropped it)."""
+        try:
+            self.fd.rm_watch(wd)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+
+    def emit_deletes(self, node: Node, *, include_top: bool) -> None:
+        """Synthetic DELETE events for ``node``'s subtree, children before parents."""
+        tree = self.tree
+        order = list(tree.walk(node))
+        root = tree.root_of(node)
+        for sub in reversed(order):
+            base = tree.path(sub) + b"/"
+            for name in sub.files:
+                self.emit(base + name, int(Mask.DELETE), root, syn=True)
+            if sub is not node or include_top:
+                self.emit(tree.path(sub), int(Mask.DELETE | Mask.ISDIR), root, syn=True)
+
+    def emit_creates(self, node: Node) -> None:
+        """Synthetic CREATE (+CLOSE_WRITE for regular files) for ``node``'s subtree."""
+        tree = self.tree
+        root = tree.root_of(node)
+        for sub in tree.walk(node):
+            path = tree.path(sub)
+            self.emit(path, _CREATE_DIR, root, syn=True)
+            for name, rec in sub.files.items():
+                self.emit(path + b"/" + name, _CREATE, root, syn=True)
+                if rec >> 1 & 3 == KIND_REG:
+                    self.emit(path + b"/" + name, _CLOSE_WRITE, root, syn=True)
+
+    # -- failures --------------------------------------------------------------------
+
+    def failed(self, node: Node, path: bytes, exc: OSError) -> None:
+        """A subdirectory could not be watched or read: report it, keep it for a retry."""
+        err = exc.errno or errno.EIO
+        if err == errno.ENOSPC:
+            message = limit_message(path, len(self.tree.wds))
+        elif err == errno.EACCES:
+            message = (
+                f"cannot watch {os.fsdecode(path)!r}: permission denied; grant read and "
+                "search permission to the watching user (retried when its mode changes)"
+            )
+        else:
+            message = f"cannot watch {os.fsdecode(path)!r}: {os.strerror(err)}"
+        self.retry[node] = err
+        self.emit_error(node, path, err, message)
+
+    def alias(self, node: Node, path: bytes, first: bytes) -> None:
+        """A second path to an inode already watched (bind mount, H16): report, skip."""
+        message = (
+            f"not watching {os.fsdecode(path)!r}: it is the directory already watched as "
+            f"{os.fsdecode(first)!r} (bind mount or nested root); events inside it are "
+            "reported under the first path only"
+        )
+        self.emit_error(node, path, errno.EEXIST, message)
+
+
+def _same_inode(a: bytes, b: bytes) -> bool:
+    """Whether paths ``a`` and ``b`` name the same inode now (lstat, no follow)."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return sa.st_ino == sb.st_ino and sa.st_dev == sb.st_dev
+
+
+def _is_ancestor(node: Node, of: Node) -> bool:
+    """Whether ``node`` is ``of`` or one of its ancestors (re-parenting would loop)."""
+    cur: Node | None = of
+    while cur is not None:
+        if cur is node:
+            return True
+        cur = cur.parent
+    return False

@@ -1,0 +1,282 @@
+"""The overflow resync (H10): make the view equal the real trees again, reporting the diff.
+
+After IN_Q_OVERFLOW every wd -> path mapping is suspect (renames may have been lost). The
+resync walks every root (lstat, no follow) and calls inotify_add_watch on each directory
+met: the kernel returns the existing wd for an inode it already watches, so a node met at
+a new path was renamed (re-parented, reported as MOVED_TO with src_path), a new wd is a
+new directory (watched, scanned, CREATE), and a node not met any more is gone (DELETE,
+rm_watch). Files are compared by their packed records: an inode that left one name and
+appeared at another is a MOVED_TO with src_path, a changed size or mtime is MODIFY +
+CLOSE_WRITE, the rest CREATE / DELETE. Every event is emitted when its change is applied
+to the view, so a consumer replaying the stream ends with the same view.
+
+Known approximation: a file whose record is unknown (seen only through a CREATE that was
+not yet lstat-ed) is reported as MODIFY + CLOSE_WRITE after an overflow - a possible
+duplicate, never a miss.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+
+from ..events import Mask
+from .place import Placer, _is_ancestor, _same_inode
+from .scan import GONE_ERRNOS, read_dir
+from .tree import KIND_REG, UNWATCHED, Node, unpack_record
+
+__all__ = ["resync"]
+
+_CREATE_DIR = int(Mask.CREATE | Mask.ISDIR)
+_MOVED_TO_DIR = int(Mask.MOVED_TO | Mask.ISDIR)
+_Entry = tuple[Node, bytes, int]
+
+
+class _Resync:
+    """One resync pass; see the module docstring."""
+
+    def __init__(self, placer: Placer) -> None:
+        self.placer = placer
+        self.tree = placer.tree
+        self.tree.epoch += 1
+        self.epoch = self.tree.epoch
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.vanished: list[_Entry] = []
+        self.appeared: list[_Entry] = []
+        self.modified: list[_Entry] = []
+        self.limbo: set[Node] = set()
+
+    def emit(self, node: Node, name: bytes, mask: int, src: bytes | None = None) -> None:
+        """A synthetic event for entry ``name`` of ``node``."""
+        path = self.tree.path(node) + b"/" + name
+        self.placer.emit(path, mask, self.tree.root_of(node), src, syn=True)
+
+    def evict(self, node: Node) -> None:
+        """Take ``node`` out of its slot (reported deleted); it may be met again later."""
+        self.placer.emit_deletes(node, include_top=True)
+        self.tree.unlink(node)
+        node.parent = None
+        self.limbo.add(node)
+        self.counts["deleted"] += 1
+
+    def mark_seen(self, node: Node) -> None:
+        """Mark ``node``'s subtree as met (it was just scanned afresh)."""
+        for sub in self.tree.walk(node):
+            sub.seen = self.epoch
+
+    def walk_dir(self, node: Node, stack: list[Node]) -> None:
+        """Compare one directory with the disk; queue the subdirectories to compare."""
+        path = self.tree.path(node)
+        try:
+            listing = read_dir(path)
+        except OSError as exc:
+            if exc.errno not in GONE_ERRNOS:
+                node.seen = self.epoch
+                self.placer.failed(node, path, exc)
+            return
+        node.seen = self.epoch
+        real_dirs = set(listing.dirs)
+        self.diff_files(node, listing.files, real_dirs)
+        for name, child in list(node.dirs.items()):
+            if name not in real_dirs and (name in listing.files or child.wd == UNWATCHED):
+                self.evict(child)
+        for name in listing.dirs:
+            self.diff_dir(node, name, path + b"/" + name, stack)
+
+    def diff_files(self, node: Node, real: dict[bytes, int], real_dirs: set[bytes]) -> None:
+        """Sort the files of ``node`` into vanished / appeared / modified."""
+        files = node.files
+        for name in [n for n in files if n not in real]:
+            if name in real_dirs:
+                del files[name]
+                self.emit(node, name, int(Mask.DELETE))
+                self.counts["deleted"] += 1
+            else:
+                self.vanished.append((node, name, files[name]))
+        for name, rec in real.items():
+            old = files.get(name)
+            if old is None:
+                child = node.dirs.get(name)
+                if child is not None:
+                    self.evict(child)
+                self.appeared.append((node, name, rec))
+                continue
+            o_ino, o_size, o_mtime, _, _ = unpack_record(old)
+            n_ino, n_size, n_mtime, _, _ = unpack_record(rec)
+            if o_ino and o_ino != n_ino:
+                del files[name]
+                self.emit(node, name, int(Mask.DELETE))
+                self.appeared.append((node, name, rec))
+            elif not old or (o_size, o_mtime) != (n_size, n_mtime):
+                self.modified.append((node, name, rec))
+            else:
+                files[name] = rec
+
+    def diff_dir(self, node: Node, name: bytes, path: bytes, stack: list[Node]) -> None:
+        """Compare subdirectory ``name`` of ``node`` with its view node (add_watch decides)."""
+        placer, tree = self.placer, self.tree
+        cur = node.dirs.get(name)
+        if not placer.wants_watch(node, path):
+            if cur is not None and cur.wd != UNWATCHED:
+                self.evict(cur)
+                cur = None
+            if cur is None:
+                tree.add_dir(node, name, UNWATCHED).seen = self.epoch
+                self.emit(node, name, _CREATE_DIR)
+            return
+        try:
+            wd = placer.fd.add_watch(path, placer.dir_mask)
+        except OSError as exc:
+            if exc.errno not in GONE_ERRNOS and (cur is None or cur.wd != UNWATCHED):
+                if cur is not None:
+                    self.evict(cur)
+                new = tree.add_dir(node, name, UNWATCHED)
+                new.seen = self.epoch
+                self.emit(node, name, _CREATE_DIR)
+                placer.failed(new, path, exc)
+            elif cur is not None:
+                cur.seen = self.epoch
+            return
+        other = tree.wds.get(wd)
+        if other is not None and other is cur and cur.attached:
+            stack.append(cur)
+        elif (
+            other is not None
+            and other.attached
+            and other.seen != self.epoch
+            and (
+                other in self.limbo
+                or (
+                    other.parent is not None
+                    and not _is_ancestor(other, node)
+                    and not _same_inode(tree.path(other), path)
+                )
+            )
+        ):
+            self.moved_here(node, name, other, cur)
+            stack.append(other)
+        elif other is not None and other.attached:
+            if cur is None or cur.wd != UNWATCHED:
+                if cur is not None:
+                    self.evict(cur)
+                new = tree.add_dir(node, name, UNWATCHED)
+                new.seen = self.epoch
+                self.emit(node, name, _CREATE_DIR)
+                placer.alias(new, path, tree.path(other))
+        else:
+            if other is not None:
+                tree.free(wd)
+            if cur is not None:
+                self.evict(cur)
+            new = tree.add_dir(node, name, wd)
+            self.emit(node, name, _CREATE_DIR)
+            placer.scan(new, emit=True)
+            self.mark_seen(new)
+            self.counts["created"] += 1
+
+    def moved_here(self, node: Node, name: bytes, other: Node, cur: Node | None) -> None:
+        """``other`` was found at ``node``/``name``: a rename whose events were lost."""
+        if cur is not None:
+            self.evict(cur)
+        if other in self.limbo:
+            self.limbo.discard(other)
+            self.tree.move(other, node, name)
+            self.placer.emit_creates(other)
+        else:
+            old = self.tree.path(other)
+            self.tree.move(other, node, name)
+            self.emit(node, name, _MOVED_TO_DIR, old)
+        self.counts["moved"] += 1
+
+    def finish(self) -> None:
+        """After the walk: file moves, deletions, unmet directories, creations, changes."""
+        tree, placer = self.tree, self.placer
+        by_ino: dict[int, _Entry] = {}
+        for entry in self.vanished:
+            ino = unpack_record(entry[2])[0]
+            if ino:
+                by_ino[ino] = entry
+        rest: list[_Entry] = []
+        for node, name, rec in self.appeared:
+            src = by_ino.pop(unpack_record(rec)[0], None)
+            if src is None:
+                rest.append((node, name, rec))
+                continue
+            src_path = tree.path(src[0]) + b"/" + src[1]
+            del src[0].files[src[1]]
+            node.files[name] = rec
+            self.emit(node, name, int(Mask.MOVED_TO), src_path)
+            self.counts["moved"] += 1
+        for node, name, _ in by_ino.values():
+            del node.files[name]
+            self.emit(node, name, int(Mask.DELETE))
+            self.counts["deleted"] += 1
+        for node, name, rec in self.vanished:
+            if not unpack_record(rec)[0] and name in node.files:
+                del node.files[name]
+                self.emit(node, name, int(Mask.DELETE))
+                self.counts["deleted"] += 1
+        self.drop_unmet()
+        for node, name, rec in rest:
+            node.files[name] = rec
+            self.emit(node, name, int(Mask.CREATE))
+            if rec >> 1 & 3 == KIND_REG:
+                self.emit(node, name, int(Mask.CLOSE_WRITE))
+            self.counts["created"] += 1
+        for node, name, rec in self.modified:
+            node.files[name] = rec
+            if rec >> 1 & 3 == KIND_REG:
+                self.emit(node, name, int(Mask.MODIFY))
+                self.emit(node, name, int(Mask.CLOSE_WRITE))
+            else:
+                self.emit(node, name, int(Mask.ATTRIB))
+            self.counts["modified"] += 1
+        if placer.retry:
+            for sub in [s for s in placer.retry if not s.attached]:
+                del placer.retry[sub]
+
+    def drop_unmet(self) -> None:
+        """Directories not met in the walk are gone; detached nodes are forgotten."""
+        tree = self.tree
+        for node in list(tree.wds.values()):
+            if not node.attached:
+                tree.wds.pop(node.wd, None)
+            elif node.seen != self.epoch and node not in self.limbo:
+                parent = node.parent
+                if parent is None or parent.seen == self.epoch:
+                    self.placer.drop(node, emit=True, rm=True)
+                    self.counts["deleted"] += 1
+        for node in self.limbo:
+            self.placer.drop(node, emit=False, rm=True)
+
+
+def resync(
+    placer: Placer, recursive_of: dict[bytes, bool], root_gone: Callable[[Node, int], None]
+) -> dict[str, int]:
+    """Rescan every root against the view and emit the difference (module docstring).
+
+    Args:
+        placer: the watcher's Placer (fd, tree, masks, event list ``placer.out``).
+        recursive_of: root path -> recursive option (roots listed in ``placer.tree.roots``).
+        root_gone: called with a root node that no longer exists at its path.
+    Returns:
+        counts of repairs: ``{"created": n, "deleted": n, "moved": n, "modified": n}``.
+    """
+    run = _Resync(placer)
+    tree = placer.tree
+    for path, root in list(tree.roots.items()):
+        try:
+            wd = placer.fd.add_watch(path, placer.dir_mask)
+        except OSError:
+            root_gone(root, int(Mask.DELETE_SELF))
+            continue
+        if wd != root.wd:
+            root_gone(root, int(Mask.DELETE_SELF))
+            continue
+        stack = [root]
+        while stack:
+            run.walk_dir(stack.pop(), stack)
+    run.finish()
+    counts = {k: run.counts[k] for k in ("created", "deleted", "moved", "modified")}
+    del recursive_of  # the options are read through placer.wants_watch
+    return counts

@@ -1,0 +1,71 @@
+"""Directory reads for the watcher: one ``readdir`` + ``lstat`` pass, never following links.
+
+Used by the race scan after a new directory is watched (H01, H05), by the initial walk
+and by the overflow rescan (H10). Symbolic links are entries like any other file (kind
+``KIND_SYMLINK``): ``DirEntry.is_dir(follow_symlinks=False)`` and ``lstat`` never
+dereference them (H14). File system reads only; no inotify calls here.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from .tree import KIND_OTHER, KIND_REG, KIND_SYMLINK, pack_record
+
+__all__ = ["GONE_ERRNOS", "DirListing", "read_dir", "stat_record"]
+
+#: errnos meaning "the directory is not there any more" (transient dirs, H23): ignored.
+GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ESTALE})
+
+_S_IFMT = 0o170000
+_S_IFREG = stat.S_IFREG
+_S_IFLNK = stat.S_IFLNK
+
+
+class DirListing:
+    """What :func:`read_dir` found in one directory.
+
+    Attributes:
+        dirs: subdirectory names, in readdir order.
+        files: every other entry: name -> packed record (``tree.pack_record``).
+    """
+
+    __slots__ = ("dirs", "files")
+
+    def __init__(self) -> None:
+        self.dirs: list[bytes] = []
+        self.files: dict[bytes, int] = {}
+
+
+def stat_record(st: os.stat_result) -> int:
+    """The packed record of an ``lstat`` result (see ``tree.pack_record``)."""
+    fmt = st.st_mode & _S_IFMT
+    kind = KIND_REG if fmt == _S_IFREG else KIND_SYMLINK if fmt == _S_IFLNK else KIND_OTHER
+    return pack_record(st.st_ino, st.st_size, st.st_mtime_ns, kind)
+
+
+def read_dir(path: bytes) -> DirListing:
+    """List ``path`` (absolute bytes): subdirectories by name, other entries with lstat.
+
+    Returns:
+        a :class:`DirListing`. An entry that vanishes between readdir and lstat is left
+        out (its DELETE event follows).
+    Raises:
+        OSError: from opendir/readdir (ENOENT/ENOTDIR when the directory itself is gone,
+            EACCES when it cannot be read); the caller decides.
+    """
+    out = DirListing()
+    dirs_append = out.dirs.append
+    files = out.files
+    with os.scandir(path) as it:
+        for entry in it:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    dirs_append(entry.name)
+                else:
+                    files[entry.name] = stat_record(entry.stat(follow_symlinks=False))
+            except FileNotFoundError:
+                continue
+    return out

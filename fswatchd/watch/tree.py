@@ -1,0 +1,284 @@
+"""WatchTree: the watcher's view of the watched trees, as directory nodes keyed by wd.
+
+A path is never stored per watch: it is derived from the chain ``node -> parent -> ...
+-> root`` at the moment an event is processed, so renaming a directory is one O(1)
+re-parent and every later event below it carries the new path (inotify(7) watches are
+inode-based: the wds of a renamed subtree stay valid). Each node caches its absolute path
+together with the tree's generation; any re-parent bumps the generation, which invalidates
+all cached paths lazily (recomputed on demand, parents first, so amortised O(1) per node).
+
+Nodes are *attached* (part of the view) or *detached*: deleted, moved out, replaced or
+unmounted, but their wd is still known to the kernel until its IN_IGNORED arrives. Events
+for a detached node's wd are dropped; its IN_IGNORED frees it (hazards H08, H20, H21).
+
+Files are not nodes: each directory node keeps ``files: dict[name, record]`` where the
+record is one packed ``int`` (see :func:`pack_record`), about 40 bytes, so a view of
+100,000 files costs ~13 MB. Pure: no I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+__all__ = [
+    "KIND_OTHER",
+    "KIND_REG",
+    "KIND_SYMLINK",
+    "UNWATCHED",
+    "Node",
+    "WatchTree",
+    "pack_record",
+    "unpack_record",
+]
+
+#: ``Node.wd`` of a directory in the view that has no watch (pruned, EACCES, ENOSPC,
+#: below a non-recursive root, or a second path to an already watched inode).
+UNWATCHED = -1
+
+#: File kinds kept in a record (2 bits): regular file, symbolic link, anything else.
+KIND_REG, KIND_SYMLINK, KIND_OTHER = 0, 1, 2
+
+_U64 = (1 << 64) - 1
+
+
+def pack_record(ino: int, size: int, mtime_ns: int, kind: int) -> int:
+    """Pack a file's lstat facts into one int (exact, variable length, ~100-120 bits).
+
+    Layout, low bits first: bit 0 *clean* (1: the facts are current), bits 1-2 kind,
+    bits 3-66 ``mtime_ns`` as unsigned 64-bit, bits 67-73 the bit length L of ``ino``,
+    then ``ino`` (L bits), then ``size``. ``0`` means "nothing known" (a file only seen
+    in a CREATE event). A *dirty* record (an event arrived since the lstat) is the clean
+    one with bit 0 cleared: the inode is still known, size and mtime are not.
+
+    Args:
+        ino: st_ino; size: st_size (bytes); mtime_ns: st_mtime_ns; kind: KIND_*.
+    Returns:
+        the record (int > 0).
+    """
+    ilen = ino.bit_length()
+    return 1 | kind << 1 | (mtime_ns & _U64) << 3 | ilen << 67 | ino << 74 | size << (74 + ilen)
+
+
+def unpack_record(rec: int) -> tuple[int, int, int, int, bool]:
+    """Inverse of :func:`pack_record`: ``(ino, size, mtime_ns, kind, clean)``.
+
+    ``ino`` is 0 for the unknown record ``0``; ``mtime_ns`` is signed again.
+    """
+    mtime = rec >> 3 & _U64
+    if mtime >> 63:
+        mtime -= 1 << 64
+    ilen = rec >> 67 & 0x7F
+    ino = rec >> 74 & ((1 << ilen) - 1)
+    return ino, rec >> (74 + ilen), mtime, rec >> 1 & 3, bool(rec & 1)
+
+
+class Node:
+    """One directory of the view.
+
+    Attributes:
+        wd: its watch descriptor, or ``UNWATCHED``.
+        parent: the parent node; ``None`` for a root node and for detached tops.
+        name: the entry name in ``parent`` (bytes); for a root node, its absolute path.
+        dirs: child directories, name -> Node (watched or not).
+        files: every other child entry, name -> packed record.
+        root: for a root node, the configured root path; else ``None``.
+        attached: False once deleted / moved out / replaced (waiting for IN_IGNORED).
+        dirty: names of files whose record is not clean (None when there are none).
+        seen: scratch epoch for the overflow resync.
+    """
+
+    __slots__ = (
+        "_gen",
+        "_path",
+        "_root",
+        "attached",
+        "dirs",
+        "dirty",
+        "files",
+        "name",
+        "parent",
+        "root",
+        "seen",
+        "wd",
+    )
+
+    def __init__(self, wd: int, parent: Node | None, name: bytes, root: bytes | None) -> None:
+        self.wd = wd
+        self.parent = parent
+        self.name = name
+        self.dirs: dict[bytes, Node] = {}
+        self.files: dict[bytes, int] = {}
+        self.root = root
+        self.attached = True
+        self.dirty: set[bytes] | None = None
+        self.seen = 0
+        self._gen = -1
+        self._path = b""
+        self._root: bytes | None = None
+
+    def __repr__(self) -> str:
+        state = "attached" if self.attached else "detached"
+        return f"<Node wd={self.wd} name={self.name!r} {state}>"
+
+
+class WatchTree:
+    """All roots' nodes in one tree, plus the wd -> node map (one inotify fd, H06).
+
+    Pure bookkeeping: callers do the add_watch/rm_watch calls and report the wds here.
+    """
+
+    __slots__ = ("epoch", "gen", "roots", "wds")
+
+    def __init__(self) -> None:
+        self.wds: dict[int, Node] = {}
+        self.roots: dict[bytes, Node] = {}
+        #: Bumped on every re-parent; cached paths from older generations are stale.
+        self.gen = 0
+        #: Scratch counter for the overflow resync (``Node.seen``).
+        self.epoch = 0
+
+    # -- structure -------------------------------------------------------------------
+
+    def add_root(self, path: bytes, wd: int) -> Node:
+        """Create the node of root ``path`` (absolute bytes) with watch ``wd``."""
+        node = Node(wd, None, path, path)
+        self.roots[path] = node
+        if wd != UNWATCHED:
+            self.wds[wd] = node
+        return node
+
+    def add_dir(self, parent: Node, name: bytes, wd: int) -> Node:
+        """Create (or replace) child directory ``name`` of ``parent``; returns the new node.
+
+        A node previously at that name is detached first (returned nowhere: callers that
+        care look it up before).
+        """
+        old = parent.dirs.get(name)
+        if old is not None:
+            self.detach(old)
+        parent.files.pop(name, None)
+        node = Node(wd, parent, name, None)
+        parent.dirs[name] = node
+        if wd != UNWATCHED:
+            self.wds[wd] = node
+        return node
+
+    def set_wd(self, node: Node, wd: int) -> None:
+        """Give ``node`` watch ``wd`` (e.g. after a retry succeeded)."""
+        if node.wd != UNWATCHED and self.wds.get(node.wd) is node:
+            del self.wds[node.wd]
+        node.wd = wd
+        if wd != UNWATCHED:
+            self.wds[wd] = node
+
+    def move(self, node: Node, parent: Node, name: bytes) -> Node | None:
+        """Re-parent ``node`` to ``parent``/``name`` in O(1); returns the displaced node.
+
+        A directory node already at the target name is unlinked from the view and
+        returned (the caller decides: replaced -> detach, or exchange -> move it too).
+        A file record at the target name is dropped.
+        """
+        old_parent = node.parent
+        if old_parent is not None and old_parent.dirs.get(node.name) is node:
+            del old_parent.dirs[node.name]
+        displaced = parent.dirs.pop(name, None)
+        if displaced is node:
+            displaced = None
+        if displaced is not None:
+            displaced.parent = None
+        parent.files.pop(name, None)
+        node.parent = parent
+        node.name = name
+        parent.dirs[name] = node
+        self.gen += 1
+        return displaced
+
+    def unlink(self, node: Node) -> None:
+        """Remove ``node`` from its parent's ``dirs`` (it stays in ``wds``)."""
+        parent = node.parent
+        if parent is not None and parent.dirs.get(node.name) is node:
+            del parent.dirs[node.name]
+            self.gen += 1
+
+    def detach(self, node: Node) -> list[int]:
+        """Unlink ``node`` and mark its whole subtree detached; return the subtree's wds.
+
+        The nodes stay in ``wds`` until :meth:`free` (their IN_IGNORED): late events for
+        them are then recognised and dropped (H20). Cost O(subtree size).
+        """
+        self.unlink(node)
+        wds: list[int] = []
+        for sub in self.walk(node):
+            sub.attached = False
+            if sub.wd != UNWATCHED:
+                wds.append(sub.wd)
+        return wds
+
+    def reattach(self, node: Node, parent: Node, name: bytes) -> Node | None:
+        """Put a detached subtree back at ``parent``/``name`` (RENAME_EXCHANGE, H22).
+
+        Returns the node displaced from the target name, as :meth:`move` does.
+        """
+        for sub in self.walk(node):
+            sub.attached = True
+        return self.move(node, parent, name)
+
+    def free(self, wd: int) -> Node | None:
+        """Forget ``wd`` (IN_IGNORED arrived or rm_watch done); returns its node, if any."""
+        return self.wds.pop(wd, None)
+
+    # -- queries ---------------------------------------------------------------------
+
+    def path(self, node: Node) -> bytes:
+        """The absolute path of ``node`` (bytes), from the cache when it is current."""
+        gen = self.gen
+        if node._gen == gen:
+            return node._path
+        # Iterative (trees can be deeper than the recursion limit): climb to the first
+        # node whose cache is current, then fill the caches on the way back down.
+        chain = [node]
+        cur = node.parent
+        while cur is not None and cur._gen != gen:
+            chain.append(cur)
+            cur = cur.parent
+        for sub in reversed(chain):
+            parent = sub.parent
+            if parent is None:
+                if sub.root is not None:
+                    sub._path, sub._root = sub.name, sub.root
+                else:
+                    sub._path, sub._root = b"/<detached>/" + sub.name, None
+            else:
+                sub._path, sub._root = parent._path + b"/" + sub.name, parent._root
+            sub._gen = gen
+        return node._path
+
+    def root_of(self, node: Node) -> bytes | None:
+        """The configured root path ``node`` lies under (after :meth:`path` refreshed it)."""
+        if node._gen != self.gen:
+            self.path(node)
+        return node._root
+
+    def walk(self, node: Node) -> Iterator[Node]:
+        """``node`` and every directory node below it, parents before children."""
+        stack = [node]
+        while stack:
+            cur = stack.pop()
+            yield cur
+            stack.extend(cur.dirs.values())
+
+    def count_files(self) -> int:
+        """Number of non-directory entries in the attached view."""
+        return sum(len(n.files) for r in self.roots.values() for n in self.walk(r))
+
+    def snapshot(self) -> dict[bytes, bool]:
+        """Every entry below the roots: absolute path -> is_dir (roots themselves excluded)."""
+        out: dict[bytes, bool] = {}
+        for root in self.roots.values():
+            for node in self.walk(root):
+                base = self.path(node) + b"/"
+                for name in node.dirs:
+                    out[base + name] = True
+                for name in node.files:
+                    out[base + name] = False
+        return out
