@@ -42,3 +42,72 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+
+# --- Installing as a service (docs/operations.md) -----------------------------------
+# `make install` (as root) puts fswatchd in a venv of its own (Debian 12 refuses a
+# system-wide pip install), a `fswatchd` command on PATH, the units, the inotify sysctl
+# file, the journal message catalog, the docs and, only if absent, an example rules file.
+# `make uninstall` removes all of it except /etc/fswatchd (your rules) and
+# /var/lib/fswatchd (state). DESTDIR=/some/stage stages every file there instead (the
+# live-system steps - daemon-reload, sysctl, catalog update - are then skipped).
+INSTALL_PYTHON ?= /usr/bin/python3
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+VENVDIR    ?= /opt/fswatchd/venv
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+DOCDIR     ?= $(PREFIX)/share/doc/fswatchd
+SYSCTLDIR  ?= /etc/sysctl.d
+CONFDIR    ?= /etc/fswatchd
+UNITS      := fswatchd.service fswatchd@.service
+# The units and catalog name the default paths; rewrite them when the paths change.
+FIXPATHS   := sed -e 's|/usr/local/bin/fswatchd|$(BINDIR)/fswatchd|g' \
+                  -e 's|/etc/fswatchd/|$(CONFDIR)/|g' \
+                  -e 's|/usr/local/share/doc/fswatchd|$(DOCDIR)|g'
+
+.PHONY: install uninstall
+
+install:
+	test -x $(DESTDIR)$(VENVDIR)/bin/python || \
+	    $(INSTALL_PYTHON) -m venv --system-site-packages $(DESTDIR)$(VENVDIR)
+	# --system-site-packages: Debian's python3-systemd satisfies the extra without a compiler
+	$(DESTDIR)$(VENVDIR)/bin/pip install -q --disable-pip-version-check '.[systemd]'
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CATALOGDIR) \
+	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCTLDIR) $(DESTDIR)$(CONFDIR)
+	# A wrapper, not a symlink to the venv's script: it stays valid when staged with
+	# DESTDIR. -P keeps the current directory off sys.path.
+	printf '#!/bin/sh\nexec %s/bin/python -P -m fswatchd "$$@"\n' '$(VENVDIR)' \
+	    > $(DESTDIR)$(BINDIR)/fswatchd
+	chmod 755 $(DESTDIR)$(BINDIR)/fswatchd
+	for u in $(UNITS); do \
+	    $(FIXPATHS) systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 644 $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	$(FIXPATHS) systemd/fswatchd.catalog > $(DESTDIR)$(CATALOGDIR)/fswatchd.catalog
+	chmod 644 $(DESTDIR)$(CATALOGDIR)/fswatchd.catalog
+	install -m 644 systemd/sysctl/60-fswatchd.conf $(DESTDIR)$(SYSCTLDIR)/60-fswatchd.conf
+	install -m 644 docs/operations.md $(DESTDIR)$(DOCDIR)/operations.md
+	# Never overwrite the operator's rules.
+	test -e $(DESTDIR)$(CONFDIR)/rules.yaml || \
+	    install -m 644 config/rules.yaml $(DESTDIR)$(CONFDIR)/rules.yaml
+	if [ -z "$(DESTDIR)" ]; then \
+	    journalctl --update-catalog || echo "install: journalctl --update-catalog failed" >&2; \
+	    sysctl -q -p $(SYSCTLDIR)/60-fswatchd.conf || \
+	        echo "install: could not apply $(SYSCTLDIR)/60-fswatchd.conf now (read-only /proc/sys?); it applies at boot" >&2; \
+	    if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi
+	@echo "installed; start with: systemctl enable --now fswatchd"
+
+uninstall:
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	    systemctl disable --now fswatchd.service || true; \
+	fi
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(BINDIR)/fswatchd \
+	    $(DESTDIR)$(CATALOGDIR)/fswatchd.catalog $(DESTDIR)$(SYSCTLDIR)/60-fswatchd.conf \
+	    $(DESTDIR)$(DOCDIR)/operations.md
+	rm -rf $(DESTDIR)$(VENVDIR)
+	-rmdir $(DESTDIR)$(DOCDIR) $(dir $(DESTDIR)$(VENVDIR)) 2>/dev/null
+	if [ -z "$(DESTDIR)" ]; then \
+	    journalctl --update-catalog || true; \
+	    if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi
+	@echo "uninstalled; kept $(CONFDIR) (rules) and /var/lib/fswatchd (state)"
