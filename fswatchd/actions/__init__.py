@@ -14,6 +14,8 @@ from .command import install_child_watcher as install_child_watcher
 from .env import job_env as job_env
 from .env import job_values as job_values
 from .shell import ShellAction as ShellAction
+from .webhook import WebhookAction as WebhookAction
+from .webhook import make_session as make_session
 
 __all__ = [
     "Action",
@@ -21,7 +23,9 @@ __all__ = [
     "Job",
     "Outcome",
     "ShellAction",
+    "WebhookAction",
     "install_child_watcher",
     "job_env",
     "job_values",
+    "make_session",
 ]

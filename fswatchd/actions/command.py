@@ -17,9 +17,10 @@ import contextlib
 import errno
 import logging
 import os
+import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..template import Template
@@ -131,8 +132,8 @@ class ChildAction:
             )
         except (OSError, ValueError) as exc:
             result = _spawn_error(exc, self.argv_0(job))
-        except Exception as exc:  # subprocess.SubprocessError and kin from the child side
-            result = f"cannot start the command: {exc}"
+        except subprocess.SubprocessError as exc:  # reported by the child before exec
+            result = f"cannot start {os.fsdecode(self.argv_0(job))!r}: {exc}"
         finally:
             if paths_file is not None:
                 _unlink(paths_file)
@@ -175,7 +176,7 @@ class ChildAction:
             **common,
         )
 
-    def _line_logger(self, job: Job) -> Any:
+    def _line_logger(self, job: Job) -> Callable[[int, bytes], None]:
         """A callback logging one child output line per record, with the job's fields."""
         path = job.event.path or b""
         kind = self.kind
