@@ -177,7 +177,7 @@ def _shell_script(value: str) -> str:
         raise ValueError(
             f"placeholders such as {found.group(0)} are not expanded in shell: (a file name "
             "would become shell code); read the event from the environment instead, quoted: "
-            '"$FSWATCHD_PATH", "$FSWATCHD_DIR", "$FSWATCHD_NAME", "$FSWATCHD_EVENT"'
+            '"$FSWATCHD_PATH", "$FSWATCHD_DIR", "$FSWATCHD_NAME", "$FSWATCHD_MASK"'
         )
     return value
 
