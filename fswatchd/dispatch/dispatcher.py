@@ -223,12 +223,13 @@ class Dispatcher:
         """
         names = set()
         for rule in rules:
-            self._state_for(rule)
+            self._list(self._state_for(rule))
             names.add(rule.name)
         for name in [n for n, s in self._rules.items() if n not in names]:
             state = self._rules[name]
             if not state.running and not self._queue.pending(name) and not state.listed:
                 del self._rules[name]
+        self._pump()  # a raised concurrency may let waiting jobs start
 
     # -- timers and readiness -------------------------------------------------------------
 

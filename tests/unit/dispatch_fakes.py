@@ -76,8 +76,10 @@ class Tracker:
         self.max_running = 0
         self.by_rule: dict[str, int] = {}
         self.max_by_rule: dict[str, int] = {}
+        self.order: list[str] = []  # rule of each run, in start order
 
     def enter(self, rule: str) -> None:
+        self.order.append(rule)
         self.running += 1
         self.max_running = max(self.max_running, self.running)
         self.by_rule[rule] = self.by_rule.get(rule, 0) + 1
