@@ -334,7 +334,8 @@ class Engine:
             elif m & _UNMOUNT:
                 self._on_unmount(node)
             elif m & _DELETE_SELF:
-                self.placer.drop(node, emit=True)
+                # Linux queues DELETE_SELF before the parent's DELETE|ISDIR, which reports it.
+                self.placer.drop(node, emit=False)
         elif is_root and not m & _DIR_READS:
             self.placer.emit(node.name, m, node.name, syn=False)
 
