@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from ..workqueue import BATCH_KEY, MemoryWorkQueue, PendingEntry, WorkQueue
 from .backpressure import RuleState, end_episode, note_pending, room_for_new
 from .jobs import JobResult, job_for, run_job
-from .loops import LoopGuard
+from .loops import FRESH, LoopGuard, Verdict
 from .model import DispatchRule, DispatchSettings, DispatchStats, EventIds, MatchLike, Scheduler
 from .timers import DueTimer
 
@@ -82,8 +82,6 @@ class Dispatcher:
             0,
         )  # fmt: skip
 
-    # -- intake ---------------------------------------------------------------------------
-
     def submit(self, rule: DispatchRule, match: MatchLike) -> bool:
         """Take one matched event; never blocks, never awaits, O(1).
 
@@ -119,15 +117,12 @@ class Dispatcher:
             else:
                 tail = None
             if tail is not None:
-                self._merge(
-                    tail, rule, match, due=due, depth=verdict.depth, self_caused=verdict.self_caused
-                )
+                self._merge(tail, rule, match, due, verdict)
                 return True
         if not self._room_for_new(state, pending):
             return False
         entry = self._entry(rule, key, match, now, now + rule.debounce)
-        entry.depth = verdict.depth
-        entry.self_caused = verdict.self_caused
+        entry.depth, entry.self_caused = verdict.depth, verdict.self_caused
         self._enqueue(state, entry, now)
         return True
 
@@ -149,7 +144,7 @@ class Dispatcher:
                 due = min(now + quiet, tail.deadline) if is_open else tail.due
                 if size >= rule.queue_limit:
                     due = min(due, now)  # a full batch closes: it runs next
-                self._merge(tail, rule, match, due=due)
+                self._merge(tail, rule, match, due)
                 if due <= now:
                     self._lane_may_start(state, BATCH_KEY, now)
                     self._pump()
@@ -173,20 +168,13 @@ class Dispatcher:
         )  # fmt: skip
 
     def _merge(
-        self,
-        entry: Entry,
-        rule: DispatchRule,
-        match: MatchLike,
-        *,
-        due: float,
-        depth: int = 0,
-        self_caused: bool = False,
+        self, entry: Entry, rule: DispatchRule, match: MatchLike, due: float, v: Verdict = FRESH
     ) -> None:
         """Fold one event into a pending entry (latest event wins; merged += 1)."""
         self._counts["merged"] += 1
         self._queue.merge(
             entry, rule, match.event, event_id=self._ids.next(), root=match.root,
-            relpath=match.relpath, due=due, depth=depth, self_caused=self_caused,
+            relpath=match.relpath, due=due, depth=v.depth, self_caused=v.self_caused,
         )  # fmt: skip
 
     def _enqueue(self, state: RuleState, entry: Entry, now: float) -> None:
@@ -231,8 +219,6 @@ class Dispatcher:
                 del self._rules[name]
         self._pump()  # a raised concurrency may let waiting jobs start
 
-    # -- timers and readiness -------------------------------------------------------------
-
     def _on_due(self, entry: Entry) -> None:
         """DueTimer callback: ``entry``'s quiet period is over; its lane may start."""
         self._lane_may_start(self._rules[entry.rule_name], entry.key, entry.due)
@@ -250,8 +236,6 @@ class Dispatcher:
         if not state.listed and self._queue.has_ready(state.name):
             state.listed = True
             self._ready_rules.append(state)
-
-    # -- jobs -----------------------------------------------------------------------------
 
     def _pump(self) -> None:
         """Start ready jobs while the global and per-rule limits allow, rules round-robin."""
@@ -318,8 +302,6 @@ class Dispatcher:
             self._pump()
         elif self._running == 0 and self._phase is _Phase.DRAINING:
             self._all_done.set()
-
-    # -- life cycle -----------------------------------------------------------------------
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
         """Own the job tasks until drained; start it in the supervisor's TaskGroup.
@@ -413,8 +395,3 @@ class Dispatcher:
     def stats(self) -> DispatchStats:
         """A snapshot of the counters (:class:`DispatchStats`)."""
         return DispatchStats(running=self._running, queued=len(self._queue), **self._counts)
-
-    @property
-    def is_draining(self) -> bool:
-        """True once drain() or cancel_all() stopped intake."""
-        return self._phase is _Phase.DRAINING or self._phase is _Phase.CLOSED

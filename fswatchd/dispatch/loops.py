@@ -28,7 +28,7 @@ import logging
 from collections import deque
 from typing import NamedTuple
 
-__all__ = ["LoopGuard", "Verdict", "show_path"]
+__all__ = ["FRESH", "LoopGuard", "Verdict", "show_path"]
 
 _log = logging.getLogger("fswatchd.dispatch")
 
@@ -72,7 +72,8 @@ class Verdict(NamedTuple):
 
 
 _DROP = Verdict(False, False, 0)
-_FRESH = Verdict(True, False, 0)
+#: An event to act on, not caused by the rule's own jobs.
+FRESH = Verdict(True, False, 0)
 
 
 class _Trace:
@@ -138,7 +139,7 @@ class LoopGuard:
             self._cut_chain(rule, path, depth, now)
             return _DROP
         if not self_caused and not depth:
-            return _FRESH
+            return FRESH
         return Verdict(True, self_caused, depth)
 
     def on_start(self, rule: str, path: bytes, depth: int, self_caused: bool, now: float) -> bool:

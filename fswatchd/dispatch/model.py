@@ -73,7 +73,7 @@ class RuleRuntime:
     actions: Sequence[Action]
     debounce: float = 0.0
     batch: tuple[float, float] | None = None
-    concurrency: int = 1
+    concurrency: int = 4
     on_busy: OnBusy = "queue"
     queue_limit: int = 1000
     stop_on_failure: bool = True
@@ -123,7 +123,7 @@ class DispatchSettings:
             for new paths are dropped.
     """
 
-    max_actions: int = 64
+    max_actions: int = 32
     loop_window: float = 1.0
     loop_limit: int = 3
     max_chain: int = 8
