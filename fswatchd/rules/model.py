@@ -8,12 +8,8 @@ changes; reload builds a new one). docs/config.md is the operator's reference fo
 
 from __future__ import annotations
 
-import os
-import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-import pathspec
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,8 +24,23 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .._inotify.flags import EVENT_BITS, Mask, parse_mask
-from ..template import PLACEHOLDERS, Template, compile_template
+from .._inotify.flags import Mask
+from ..template import Template, compile_template
+from .fields import (
+    AbsPath,
+    Patterns,
+    Seconds,
+    argv_element,
+    as_list,
+    env_name,
+    header_name,
+    http_url,
+    no_newline,
+    no_nul,
+    parse_events,
+    rule_name,
+    shell_script,
+)
 
 __all__ = [
     "ACTION_TAGS",
@@ -54,138 +65,6 @@ BATCH_PLACEHOLDERS = frozenset({"paths", "rule"})
 ACTION_TAGS = frozenset({"run-action", "shell-action", "webhook-action"})
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
-_NAME = re.compile(r"[A-Za-z0-9_.@:-]+")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
-# A placeholder written into a shell script: {path} but not ${path} (shell's own syntax).
-_SHELL_PLACEHOLDER = re.compile(r"(?<![$\w])\{(" + "|".join(sorted(PLACEHOLDERS)) + r")\}")
-
-
-_EVENT_NAMES = ", ".join(
-    [str(bit.name) for bit in EVENT_BITS if bit & Mask.ALL] + ["CLOSE", "MOVE", "ALL"]
-)
-
-
-def _absolute(value: str) -> str:
-    """An absolute, lexically normalised path (``/a//b/`` -> ``/a/b``); else ValueError."""
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} is not an absolute path (it must start with /)")
-    if "\0" in value:
-        raise ValueError("a path cannot contain a NUL byte")
-    return "/" + os.path.normpath(value).lstrip("/")
-
-
-def _as_list(value: Any) -> Any:
-    """Let a single string stand for a one-element list."""
-    return [value] if isinstance(value, str) else value
-
-
-def _parse_events(value: Any) -> Mask:
-    """``"close_write"``, ``"CLOSE_WRITE,MOVED_TO"``, a list of names or a Mask -> a Mask."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _subscribable(Mask(value))
-    names = _as_list(value)
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
-        raise ValueError("events must be an event name or a list of event names")
-    mask = Mask(0)
-    for name in names:
-        try:
-            mask |= parse_mask(name)
-        except ValueError:
-            raise ValueError(f"unknown event {name!r}; valid: {_EVENT_NAMES}") from None
-    return _subscribable(mask)
-
-
-def _subscribable(mask: Mask) -> Mask:
-    """``mask`` if it is a non-empty set of events a watch can ask for; else ValueError."""
-    if not mask:
-        raise ValueError("events must name at least one event")
-    stray = Mask(mask & ~Mask.ALL)
-    if stray:
-        raise ValueError(
-            f"{stray.name} is not an event a watch can subscribe to; "
-            "use inotify event names such as CLOSE_WRITE, MOVED_TO, CREATE, DELETE, ALL"
-        )
-    return mask
-
-
-def _pattern(value: str) -> str:
-    """One gitignore-style pattern, checked by compiling it."""
-    if not value.strip():
-        raise ValueError("an empty pattern matches nothing; remove it")
-    if value.startswith("#"):
-        raise ValueError(f"{value!r} is a comment in gitignore syntax; write \\{value}")
-    try:
-        pathspec.GitIgnoreSpec.from_lines([value])
-    except Exception as exc:  # pathspec raises several types for a bad pattern
-        raise ValueError(f"invalid pattern {value!r}: {exc}") from None
-    return value
-
-
-def _no_nul(value: str) -> str:
-    """Refuse NUL: execve(2) takes C strings, so no argv element or variable can hold one."""
-    if "\0" in value:
-        raise ValueError("cannot contain a NUL character")
-    return value
-
-
-def _argv_element(value: str) -> str:
-    """One ``run:`` element; its placeholders must compile (fswatchd.template)."""
-    compile_template(_no_nul(value))
-    return value
-
-
-def _rule_name(value: str) -> str:
-    if not _NAME.fullmatch(value) or len(value) > 128:
-        raise ValueError(
-            f"{value!r} is not a rule name: use 1 to 128 letters, digits and _ . @ : -"
-        )
-    return value
-
-
-def _env_name(value: str) -> str:
-    if not _ENV_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid environment variable name")
-    if value.startswith("FSWATCHD_"):
-        raise ValueError(f"{value!r}: names starting FSWATCHD_ are reserved for event data")
-    return value
-
-
-def _no_newline(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError("a header value cannot contain a line break")
-    return value
-
-
-def _header_name(value: str) -> str:
-    if not _HEADER_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid HTTP header name")
-    return value
-
-
-def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
-    return value
-
-
-def _shell_script(value: str) -> str:
-    _no_nul(value)
-    found = _SHELL_PLACEHOLDER.search(value)
-    if found:
-        raise ValueError(
-            f"placeholders such as {found.group(0)} are not expanded in shell: (a file name "
-            "would become shell code); read the event from the environment instead, quoted: "
-            '"$FSWATCHD_PATH", "$FSWATCHD_DIR", "$FSWATCHD_NAME", "$FSWATCHD_MASK"'
-        )
-    return value
-
-
-AbsPath = Annotated[str, AfterValidator(_absolute)]
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Pattern = Annotated[str, AfterValidator(_pattern)]
-Patterns = Annotated[tuple[Pattern, ...], BeforeValidator(_as_list)]
 
 
 class Settings(BaseModel):
@@ -242,7 +121,7 @@ class RunAction(BaseModel):
 
     model_config = _STRICT
 
-    run: tuple[Annotated[str, AfterValidator(_argv_element)], ...] = Field(min_length=1)
+    run: tuple[Annotated[str, AfterValidator(argv_element)], ...] = Field(min_length=1)
     timeout: Seconds = 60.0
     _templates: tuple[Template, ...] = PrivateAttr(default=())
 
@@ -266,7 +145,7 @@ class ShellAction(BaseModel):
 
     model_config = _STRICT
 
-    shell: Annotated[str, Field(min_length=1), AfterValidator(_shell_script)]
+    shell: Annotated[str, Field(min_length=1), AfterValidator(shell_script)]
     timeout: Seconds = 60.0
 
 
@@ -284,10 +163,10 @@ class Webhook(BaseModel):
 
     model_config = _STRICT
 
-    url: Annotated[str, AfterValidator(_url)]
+    url: Annotated[str, AfterValidator(http_url)]
     secret_file: AbsPath | None = None
     headers: dict[
-        Annotated[str, AfterValidator(_header_name)], Annotated[str, AfterValidator(_no_newline)]
+        Annotated[str, AfterValidator(header_name)], Annotated[str, AfterValidator(no_newline)]
     ] = Field(default_factory=dict)
     timeout: Seconds = 10.0
     ca_file: AbsPath | None = None
@@ -341,15 +220,15 @@ class Rule(BaseModel):
 
     model_config = _STRICT
 
-    name: Annotated[str, AfterValidator(_rule_name)]
+    name: Annotated[str, AfterValidator(rule_name)]
     watch: Annotated[
         tuple[AbsPath, ...],
-        BeforeValidator(_as_list),
+        BeforeValidator(as_list),
         Field(min_length=1),
         AfterValidator(lambda paths: tuple(dict.fromkeys(paths))),
     ]
     recursive: bool = True
-    events: Annotated[Mask, PlainValidator(_parse_events)] = DEFAULT_EVENTS
+    events: Annotated[Mask, PlainValidator(parse_events)] = DEFAULT_EVENTS
     include: Patterns = ()
     exclude: Patterns = ()
     default_excludes: bool = True
@@ -359,9 +238,9 @@ class Rule(BaseModel):
     on_busy: Literal["queue", "coalesce"] = "queue"
     queue_limit: int = Field(default=1000, ge=1)
     stop_on_failure: bool = True
-    env: dict[
-        Annotated[str, AfterValidator(_env_name)], Annotated[str, AfterValidator(_no_nul)]
-    ] = Field(default_factory=dict)
+    env: dict[Annotated[str, AfterValidator(env_name)], Annotated[str, AfterValidator(no_nul)]] = (
+        Field(default_factory=dict)
+    )
     cwd: AbsPath | None = None
     user: Annotated[str, Field(min_length=1)] | None = None
     group: Annotated[str, Field(min_length=1)] | None = None
