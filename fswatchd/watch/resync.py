@@ -191,14 +191,16 @@ class _Resync:
     def finish(self) -> None:
         """After the walk: file moves, deletions, unmet directories, creations, changes."""
         tree, placer = self.tree, self.placer
-        by_ino: dict[int, _Entry] = {}
+        # A rename keeps inode, size and mtime; requiring all three keeps a new file that
+        # got a freed inode number (tmpfs, ext4 reuse them) from passing for a rename.
+        by_key: dict[tuple[int, int, int], _Entry] = {}
         for entry in self.vanished:
-            ino = unpack_record(entry[2])[0]
+            ino, size, mtime, _, _ = unpack_record(entry[2])
             if ino:
-                by_ino[ino] = entry
+                by_key[ino, size, mtime] = entry
         rest: list[_Entry] = []
         for node, name, rec in self.appeared:
-            src = by_ino.pop(unpack_record(rec)[0], None)
+            src = by_key.pop(unpack_record(rec)[:3], None)
             if src is None:
                 rest.append((node, name, rec))
                 continue
@@ -207,7 +209,7 @@ class _Resync:
             node.files[name] = rec
             self.emit(node, name, int(Mask.MOVED_TO), src_path)
             self.counts["moved"] += 1
-        for node, name, _ in by_ino.values():
+        for node, name, _ in by_key.values():
             del node.files[name]
             self.emit(node, name, int(Mask.DELETE))
             self.counts["deleted"] += 1
