@@ -82,6 +82,7 @@ class Driver:
 
     def __init__(self, roots: Iterable[bytes | Root], mask: int = Mask.ALL, **kwargs: object):
         self.roots = [r if isinstance(r, Root) else Root(r) for r in roots]
+        self.mask = int(mask)
         self.watcher = RecursiveWatcher(self.roots, mask, **kwargs)  # type: ignore[arg-type]
         self._it: AsyncIterator[list[FsEvent]] | None = None
         self.events: list[FsEvent] = []
@@ -128,6 +129,10 @@ class Driver:
         start = len(self.events)
         with open(sentinel, "wb"):
             pass
+        if not self.mask & Mask.DELETE:  # a narrow mask: any event of the sentinel will do
+            await self.until(lambda e: e.path == sentinel)
+            os.unlink(sentinel)
+            return [e for e in self.events[start:] if e.path != sentinel]
         await self.until(lambda e: e.path == sentinel and bool(e.mask & Mask.CREATE))
         os.unlink(sentinel)
         await self.until(lambda e: e.path == sentinel and bool(e.mask & Mask.DELETE))

@@ -1,0 +1,171 @@
+"""H19 and root handling: roots renamed or deleted, rearm, start errors, reload, prune hook."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from watchkit import Driver
+
+from fswatchd.errors import WatchError
+from fswatchd.events import Mask
+from fswatchd.watch import RecursiveWatcher, Root
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def touch(path: bytes) -> None:
+    with open(path, "wb"):
+        pass
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> bytes:
+    path = tmp_path / "tree"
+    (path / "x").mkdir(parents=True)
+    return bytes(path)
+
+
+async def test_h19_root_renamed_is_reported_and_iteration_ends(tree: bytes) -> None:
+    """1. mv tree tree_renamed; touch tree_renamed/x/new.
+    2. One MOVE_SELF|ISDIR event with the root path; nothing under the new name or as
+       tree/x/new; no root left and rearm=False: the iteration ends."""
+    async with Driver([tree]) as d:
+        os.rename(tree, tree + b"_renamed")
+        touch(tree + b"_renamed/x/new")
+        while await d.next_batch() is not None:
+            pass
+        assert [(e.path, e.mask, e.root) for e in d.events] == [
+            (tree, Mask.MOVE_SELF | Mask.ISDIR, tree)
+        ]
+        assert d.watcher.roots_alive == 0
+        assert d.watcher.watch_count == 0 or all(
+            not n.attached
+            for n in d.watcher._engine.tree.wds.values()  # type: ignore[union-attr]
+        )
+
+
+async def test_h19_root_deleted_is_reported(tree: bytes) -> None:
+    """rm -rf tree: DELETEs for its content, then DELETE_SELF|ISDIR for the root; end."""
+    async with Driver([tree]) as d:
+        shutil.rmtree(tree)
+        while await d.next_batch() is not None:
+            pass
+        assert d.events[-1].path == tree
+        assert d.events[-1].mask == Mask.DELETE_SELF | Mask.ISDIR
+        assert tree + b"/x" in d.paths(Mask.DELETE)
+
+
+async def test_h19_other_roots_keep_working(tmp_path: Path) -> None:
+    """Two roots; one is deleted; the other keeps reporting."""
+    t1, t2 = bytes(tmp_path / "t1"), bytes(tmp_path / "t2")
+    os.mkdir(t1)
+    os.mkdir(t2)
+    async with Driver([t2, t1]) as d:
+        os.rmdir(t1)
+        await d.until(lambda e: e.path == t1 and bool(e.mask & Mask.DELETE_SELF))
+        assert d.watcher.roots_alive == 1
+        touch(t2 + b"/f")
+        events = await d.barrier()
+        assert d.paths(Mask.CREATE, events) == [t2 + b"/f"]
+
+
+async def test_rearm_root_deleted_then_recreated(tmp_path: Path) -> None:
+    """rearm=True: the root is deleted, its parent too, then both come back with content:
+    the content is reported (synthetic) and later events are seen."""
+    parent = bytes(tmp_path / "p")
+    root = parent + b"/root"
+    os.makedirs(root)
+    async with Driver([root], rearm=True) as d:
+        shutil.rmtree(parent)
+        await d.until(lambda e: e.path == root and bool(e.mask & Mask.DELETE_SELF))
+        os.makedirs(root + b"/sub")
+        touch(root + b"/sub/f")
+        await d.until(lambda e: e.path == root + b"/sub/f" and bool(e.mask & Mask.CREATE))
+        assert d.watcher.roots_alive == 1
+        touch(root + b"/g")
+        events = await d.barrier()
+        assert d.paths(Mask.CREATE, events) == [root + b"/g"]
+        d.check_views()
+
+
+async def test_rearm_root_missing_at_start(tmp_path: Path) -> None:
+    """rearm=True: a root that does not exist yet is a warning; it is watched on mkdir."""
+    root = bytes(tmp_path / "later")
+    async with Driver([root], rearm=True) as d:
+        assert d.watcher.roots_alive == 0
+        os.mkdir(root)
+        touch(root + b"/f")
+        await d.until(lambda e: e.path == root + b"/f" and bool(e.mask & Mask.CREATE))
+        assert d.watcher.roots_alive == 1
+
+
+async def test_missing_root_is_an_error_without_rearm(tmp_path: Path) -> None:
+    """rearm=False: start() raises WatchError with errno and filename; no fd leaks."""
+    watcher = RecursiveWatcher([Root(bytes(tmp_path / "nope"))], Mask.ALL)
+    with pytest.raises(WatchError) as info:
+        await watcher.start()
+    assert info.value.errno == errno.ENOENT
+    assert info.value.filename == str(tmp_path / "nope")
+    watcher.close()
+
+
+async def test_set_roots_adds_and_drops(tmp_path: Path) -> None:
+    """set_roots: a new root's content is reported; a dropped root reports nothing more."""
+    t1, t2 = bytes(tmp_path / "t1"), bytes(tmp_path / "t2")
+    os.mkdir(t1)
+    os.makedirs(t2 + b"/d")
+    touch(t2 + b"/d/f")
+    async with Driver([t1]) as d:
+        await d.watcher.set_roots([Root(t2)])
+        d.roots = [Root(t2)]
+        touch(t1 + b"/ignored")
+        events = await d.barrier()
+        assert t2 + b"/d/f" in d.paths(Mask.CREATE, events)
+        assert d.paths(Mask.ALL, events).count(t1 + b"/ignored") == 0
+        assert d.watcher.watch_count == 2
+
+
+async def test_non_recursive_root(tree: bytes) -> None:
+    """recursive=False: entries of the root are reported, nothing below them."""
+    async with Driver([Root(tree, recursive=False)]) as d:
+        assert d.watcher.watch_count == 1
+        touch(tree + b"/x/deep")
+        os.mkdir(tree + b"/y")
+        touch(tree + b"/y/deep")
+        events = await d.barrier()
+        assert d.paths(Mask.ALL, events) == [tree + b"/y"]
+
+
+async def test_should_watch_prunes(tree: bytes) -> None:
+    """should_watch False: the directory is in the view but not watched nor descended."""
+    os.makedirs(tree + b"/node_modules/pkg")
+    seen: list[bytes] = []
+
+    def should_watch(path: bytes) -> bool:
+        seen.append(path)
+        return not path.endswith(b"/node_modules")
+
+    async with Driver([tree], should_watch=should_watch) as d:
+        assert d.watcher.watch_count == 2
+        touch(tree + b"/node_modules/pkg/f")
+        touch(tree + b"/x/f")
+        events = await d.barrier()
+        assert d.paths(Mask.CREATE, events) == [tree + b"/x/f"]
+        assert tree + b"/node_modules" in seen
+        assert d.watcher.snapshot()[tree + b"/node_modules"] is True
+
+
+async def test_mask_filters_but_tree_stays_right(tree: bytes) -> None:
+    """Mask CLOSE_WRITE only: renames are not reported, yet paths after them are right."""
+    async with Driver([tree], mask=Mask.CLOSE_WRITE) as d:
+        os.rename(tree + b"/x", tree + b"/y")
+        touch(tree + b"/y/f")
+        os.mkdir(tree + b"/z")  # CREATE not reported, but z is watched and scanned
+        touch(tree + b"/z/g")
+        events = await d.barrier()
+        assert sorted(d.paths(Mask.ALL, events)) == [tree + b"/y/f", tree + b"/z/g"]
+        assert all(e.mask == Mask.CLOSE_WRITE for e in events)
