@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "watch": "watch",
     "check": "check",
     "log": "log",
+    "run": "run",
 }
 
 

@@ -106,8 +106,10 @@ class Outcome:
 class Action(Protocol):
     """An action of one rule; built once per rule (and per reload), run once per job."""
 
-    #: ``"run"``, ``"shell"`` or ``"webhook"``.
-    kind: str
+    @property
+    def kind(self) -> str:
+        """``"run"``, ``"shell"`` or ``"webhook"``."""
+        ...
 
     async def run(self, job: Job) -> Outcome:
         """Carry out the action for ``job``.

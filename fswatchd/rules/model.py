@@ -74,6 +74,16 @@ class Settings(BaseModel):
         state_dir: absolute directory for the daemon's state (default ``/var/lib/fswatchd``).
         max_actions: actions running at once across all rules (default 32).
         log_level: ``debug``, ``info`` (default), ``warning`` or ``error``; case-insensitive.
+        stop_timeout: seconds a stop waits for running actions before terminating them
+            (default 30; keep the unit's ``TimeoutStopSec=`` above this plus ``kill_grace``).
+        kill_grace: seconds between SIGTERM and SIGKILL for a child's process group, on
+            timeout and on stop (default 5).
+        loop_window: seconds after a rule's job for a path during which a new event for
+            that path counts as caused by the job (default 1; loop protection).
+        loop_limit: self-caused jobs in a row after which a path is paused (default 3;
+            0 turns loop protection off).
+        max_chain: depth of derived file names (``a``, ``a.out``, ``a.out.out``...) beyond
+            which events are dropped (default 8).
     """
 
     model_config = _STRICT
@@ -84,6 +94,11 @@ class Settings(BaseModel):
         Literal["debug", "info", "warning", "error"],
         BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
     ] = "info"
+    stop_timeout: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    kill_grace: float = Field(default=5.0, ge=0, allow_inf_nan=False)
+    loop_window: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    loop_limit: int = Field(default=3, ge=0)
+    max_chain: int = Field(default=8, ge=1)
 
 
 class Batch(BaseModel):

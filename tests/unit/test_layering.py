@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "fswatchd.logs": 6,
     "fswatchd.message_ids": 6,
     "fswatchd.supervisor": 7,
+    "fswatchd.assemble": 7,
     "fswatchd.daemon": 7,
     "fswatchd.output": 8,
     "fswatchd.commands": 9,

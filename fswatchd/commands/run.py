@@ -1,0 +1,67 @@
+"""``fswatchd run [-c PATH]``: the rules daemon, in the foreground until SIGTERM/SIGINT.
+
+Exit status: 0 after a graceful stop; 3 when the rules are invalid at start (the unit's
+``RestartPreventExitStatus=3``); 1 on a runtime failure (the unit's ``Restart=`` restarts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import faulthandler
+import logging
+
+from ..logs import LEVELS, TARGETS, setup_logging
+from ..rules import DEFAULT_CONFIG, RuleSet, config_path, load_ruleset
+from ..supervisor import Daemon
+
+__all__ = ["HELP", "add_arguments", "main"]
+
+HELP = "run the rules daemon in the foreground (SIGHUP reloads, SIGTERM stops)"
+
+log = logging.getLogger("fswatchd")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``-c/--config``, ``--log-target`` and ``--log-level`` on ``parser``."""
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        help=f"rules file, or directory of *.yaml files (default: $FSWATCHD_CONFIG, "
+        f"else {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--log-target",
+        choices=TARGETS,
+        default="auto",
+        help="auto: the journal when stderr is connected to it, else stderr (default: auto)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=None,
+        help="overrides settings.log_level of the rules file",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Load the rules, then run the daemon until it is stopped; returns the exit status.
+
+    Raises:
+        ConfigError: the rules are invalid (the CLI exits 3), before anything is watched.
+        WatchError: a root cannot be watched (the CLI exits 1).
+    """
+    # A watchdog abort (SIGABRT) then leaves a traceback of where the loop was stuck.
+    faulthandler.enable()
+    path = config_path(args.config)
+    ruleset = load_ruleset(path)
+    setup_logging(args.log_target, args.log_level or ruleset.settings.log_level)
+    log.info("starting with %s: %d rules", path, len(ruleset.rules))
+    asyncio.run(_run(path, ruleset))
+    return 0
+
+
+async def _run(path: str, ruleset: RuleSet) -> None:
+    # The daemon's stages bind to the running loop, so it is built inside it.
+    await Daemon(path, ruleset).run()
