@@ -1,0 +1,127 @@
+"""Random file system histories against a real watcher (hypothesis stateful testing).
+
+Each step changes a real tree (mkdir, create, write, rename file or directory, move out
+to a directory outside the root, move a populated tree in, rm -rf); after each step a
+barrier drains the watcher and three views must agree: the view replayed from the event
+stream, ``watcher.snapshot()`` and the disk (os.scandir, links not followed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from watchkit import Driver, real_tree
+
+pytestmark = [pytest.mark.timeout(120)]
+
+NAMES = st.sampled_from([b"a", b"b", b"c", b"d\xff", b"e f", b"g\nh"])
+_unique = itertools.count()
+
+
+class WatchedTree(RuleBasedStateMachine):
+    """A tree under a RecursiveWatcher; the rules are file system operations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base = os.fsencode(tempfile.mkdtemp(prefix="fswatchd-stateful-"))
+        self.root = self.base + b"/tree"
+        self.outside = self.base + b"/outside"
+        os.mkdir(self.root)
+        os.mkdir(self.outside)
+        self.loop = asyncio.new_event_loop()
+        self.driver = Driver([self.root])
+        self.loop.run_until_complete(self.driver.__aenter__())
+
+    def teardown(self) -> None:
+        self.loop.run_until_complete(self.driver.__aexit__())
+        self.loop.close()
+        shutil.rmtree(self.base)
+
+    def entries(self, want_dir: bool | None) -> list[bytes]:
+        tree = real_tree([self.root])
+        return sorted(p for p, d in tree.items() if want_dir is None or d == want_dir)
+
+    def dirs(self) -> list[bytes]:
+        return [self.root, *self.entries(True)]
+
+    @rule(data=st.data(), name=NAMES)
+    def mkdir(self, data: st.DataObject, name: bytes) -> None:
+        parent = data.draw(st.sampled_from(self.dirs()))
+        if not os.path.lexists(parent + b"/" + name):
+            os.mkdir(parent + b"/" + name)
+
+    @rule(data=st.data(), name=NAMES, size=st.integers(0, 3))
+    def create(self, data: st.DataObject, name: bytes, size: int) -> None:
+        path = data.draw(st.sampled_from(self.dirs())) + b"/" + name
+        if not os.path.isdir(path):
+            with open(path, "wb") as f:
+                f.write(b"x" * size)
+
+    @rule(data=st.data())
+    def write(self, data: st.DataObject) -> None:
+        files = self.entries(False)
+        if files:
+            with open(data.draw(st.sampled_from(files)), "ab") as f:
+                f.write(b"more")
+
+    @rule(data=st.data(), name=NAMES, is_dir=st.booleans())
+    def rename(self, data: st.DataObject, name: bytes, is_dir: bool) -> None:
+        sources = self.entries(is_dir)
+        if not sources:
+            return
+        src = data.draw(st.sampled_from(sources))
+        dst = data.draw(st.sampled_from(self.dirs())) + b"/" + name
+        if dst == src or dst.startswith(src + b"/"):
+            return
+        try:
+            os.rename(src, dst)
+        except OSError:  # target is a non-empty dir, or a dir over a file, ...
+            pass
+
+    @rule(data=st.data())
+    def move_out(self, data: st.DataObject) -> None:
+        entries = self.entries(None)
+        if entries:
+            src = data.draw(st.sampled_from(entries))
+            os.rename(src, self.outside + b"/out%d" % next(_unique))
+
+    @rule(data=st.data(), name=NAMES)
+    def move_in(self, data: st.DataObject, name: bytes) -> None:
+        staged = self.outside + b"/in%d" % next(_unique)
+        os.makedirs(staged + b"/sub")
+        with open(staged + b"/sub/f", "wb") as f:
+            f.write(b"in")
+        dst = data.draw(st.sampled_from(self.dirs())) + b"/" + name
+        if not os.path.lexists(dst):
+            os.rename(staged, dst)
+
+    @rule(data=st.data())
+    def rm_rf(self, data: st.DataObject) -> None:
+        dirs = self.entries(True)
+        if dirs:
+            shutil.rmtree(data.draw(st.sampled_from(dirs)))
+
+    @invariant()
+    def views_agree(self) -> None:
+        self.loop.run_until_complete(self.driver.barrier())
+        self.driver.check_views()
+
+
+def test_random_histories_keep_the_views_equal() -> None:
+    run_state_machine_as_test(
+        WatchedTree,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=12,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
