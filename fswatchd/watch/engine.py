@@ -20,10 +20,11 @@ from ..errors import WatchError, WatchLimitError
 from ..events import FsEvent, Mask, RawEvent
 from .moves import MovePairer
 from .place import DIR_EVENTS, WATCH_FLAGS, Placer, limit_message
+from .renames import Renames
 from .resync import resync
 from .roots import Anchors
 from .scan import GONE_ERRNOS, stat_record
-from .tree import UNWATCHED, Node, WatchTree, unpack_record
+from .tree import UNWATCHED, Node, WatchTree
 
 __all__ = ["Engine"]
 
@@ -79,14 +80,11 @@ class Engine:
         self.pairer = MovePairer(move_timeout)
         self.anchors = Anchors(fd)
         self.drain = drain
-        self.dirty: set[Node] = set()
         #: Roots that disappeared (moved, deleted, unmounted) since the caller last looked.
         self.gone_roots: list[bytes] = []
         #: Roots that lie inside another root's tree (reported under the first one).
         self.covered: set[bytes] = set()
-        # The last node or file record displaced by a paired rename: (parent, name, thing);
-        # the next pair may be the second half of a RENAME_EXCHANGE (H22).
-        self._displaced: tuple[Node, bytes, Node | int] | None = None
+        self.renames = Renames(self.placer, self.recursive_of)
 
     # -- roots -----------------------------------------------------------------------
 
@@ -231,11 +229,11 @@ class Engine:
                     nxt = events[i] if i < n else None
                     if nxt is not None and nxt.mask & _TO and nxt.cookie == ev.cookie:
                         i += 1
-                        self._on_pair(ev, nxt)
+                        self.renames.pair(ev, nxt)
                     else:
-                        self._on_move_out(ev)
+                        self.renames.move_out(ev)
                 else:
-                    self._on_move_in(ev)
+                    self.renames.move_in(ev)
                 continue
             node = wds.get(ev.wd)
             if node is None:
@@ -261,7 +259,7 @@ class Engine:
                     if m & _ATTRIB and placer.retry:
                         self._retry(node, name)
                 else:
-                    self._touch(node, name)
+                    self.placer.touch(node, name)
             if m & emit_mask and not (m & _ISDIR and m & _DIR_READS):
                 path = node._path if node._gen == tree.gen else tree.path(node)
                 out.append(
@@ -286,16 +284,6 @@ class Engine:
         path = self.tree.path(node)
         self.placer.emit(path + b"/" + name, mask, node._root, src, syn=False)
 
-    def _touch(self, node: Node, name: bytes) -> None:
-        """A file's content or metadata changed: its record is no longer current."""
-        files = node.files
-        rec = files.get(name, 0)
-        files[name] = rec & ~1
-        if node.dirty is None:
-            node.dirty = set()
-        node.dirty.add(name)
-        self.dirty.add(node)
-
     def _on_create(self, node: Node, name: bytes, m: int) -> None:
         """CREATE: a file gets an unknown record; a directory is watched and scanned."""
         if m & _ISDIR:
@@ -305,7 +293,7 @@ class Engine:
                 self.placer.add_child(node, name, emit=True)
             return
         node.files[name] = 0
-        self._touch(node, name)
+        self.placer.touch(node, name)
         self._emit_at(node, name, m)
 
     def _on_delete(self, node: Node, name: bytes, m: int) -> None:
@@ -356,130 +344,6 @@ class Engine:
             del self.placer.retry[child]
             self.placer.add_child(node, name, emit=True)
 
-    # -- moves -----------------------------------------------------------------------
-
-    def _on_pair(self, src_ev: RawEvent, dst_ev: RawEvent) -> None:
-        """A paired rename: re-parent in O(1) and report one MOVED_TO with src_path."""
-        wds = self.tree.wds
-        src, dst = wds.get(src_ev.wd), wds.get(dst_ev.wd)
-        if src is None or not src.attached:
-            if dst is not None and dst.attached:
-                self._on_move_in(dst_ev)
-            return
-        if dst is None or not dst.attached:
-            self._on_move_out(src_ev)
-            return
-        src_path = self.tree.path(src) + b"/" + src_ev.name
-        if src_ev.mask & _ISDIR:
-            self._move_dir(src, src_ev.name, dst, dst_ev.name, src_path)
-        else:
-            self._move_file(src, src_ev.name, dst, dst_ev.name, src_path)
-
-    def _move_dir(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
-        """Re-parent a directory node; handles replace, exchange and option changes."""
-        tree, placer = self.tree, self.placer
-        mask = _TO | _ISDIR
-        exchanged = self._exchanged(src, sname, dst, dname)
-        if isinstance(exchanged, Node):
-            tree.reattach(exchanged, dst, dname)
-            placer.emit_creates(exchanged)
-            return
-        child = src.dirs.get(sname)
-        dst_path = tree.path(dst) + b"/" + dname
-        src_root, dst_root = tree.root_of(src), tree.root_of(dst)
-        if child is None or (child.wd != UNWATCHED) != placer.wants_watch(dst, dst_path):
-            # Unknown, or watched on one side only (prune hook, non-recursive root): a
-            # move out plus a move in, so the view below it is rebuilt by a scan.
-            if child is not None:
-                placer.emit(src_path, _FROM | _ISDIR, src_root, syn=False)
-                placer.drop(child, emit=False, rm=True)
-            placer.emit(dst_path, mask, dst_root, syn=False)
-            placer.add_child(dst, dname, emit=True)
-            return
-        displaced = tree.move(child, dst, dname)
-        if displaced is not None:
-            placer.drop(displaced, emit=False)
-            self._displaced = (dst, dname, displaced)
-        placer.emit(dst_path, mask, dst_root, src_path, syn=False)
-
-    def _move_file(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
-        """Move a file record; the record (inode, size, mtime) travels with the name."""
-        exchanged = self._exchanged(src, sname, dst, dname)
-        if isinstance(exchanged, int):
-            dst.files[dname] = exchanged
-            path = self.tree.path(dst) + b"/" + dname
-            self.placer.emit(path, _CREATE, dst._root, syn=True)
-            if not exchanged >> 1 & 3:
-                self.placer.emit(path, int(Mask.CLOSE_WRITE), dst._root, syn=True)
-            return
-        rec = src.files.pop(sname, 0)
-        if src.dirty:
-            src.dirty.discard(sname)
-        old = dst.files.get(dname)
-        dst.files[dname] = rec
-        if not rec & 1:
-            self._touch(dst, dname)
-        if old is not None:
-            self._displaced = (dst, dname, old)
-        self._emit_at(dst, dname, _TO, src_path)
-
-    def _exchanged(self, src: Node, sname: bytes, dst: Node, dname: bytes) -> Node | int | None:
-        """If this pair is the second half of a RENAME_EXCHANGE, the thing to put at dst.
-
-        rename(2) cannot tell us; ask the kernel: the pair is an exchange when the entry
-        displaced by the previous pair (at src/sname) is what dst/dname holds now.
-        """
-        displaced = self._displaced
-        if displaced is None or displaced[0] is not src or displaced[1] != sname:
-            return None
-        self._displaced = None
-        thing = displaced[2]
-        path = self.tree.path(dst) + b"/" + dname
-        if isinstance(thing, Node):
-            if thing.wd == UNWATCHED or self.tree.wds.get(thing.wd) is not thing:
-                return None
-            try:
-                wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
-            except OSError:
-                return None
-            if wd not in self.tree.wds:
-                self.placer.rm_watch(wd)
-            return thing if wd == thing.wd else None
-        ino = unpack_record(thing)[0]
-        try:
-            return thing if ino and os.lstat(path).st_ino == ino else None
-        except OSError:
-            return None
-
-    def _on_move_out(self, ev: RawEvent) -> None:
-        """An unpaired MOVED_FROM: the entry left the tree (H04); its watches are removed."""
-        node = self.tree.wds.get(ev.wd)
-        if node is None or not node.attached:
-            return
-        name = ev.name
-        if ev.mask & _ISDIR:
-            child = node.dirs.get(name)
-            self._emit_at(node, name, ev.mask)
-            if child is not None:
-                self.placer.drop(child, emit=False, rm=True)
-        else:
-            node.files.pop(name, None)
-            if node.dirty:
-                node.dirty.discard(name)
-            self._emit_at(node, name, ev.mask)
-
-    def _on_move_in(self, ev: RawEvent) -> None:
-        """An unpaired MOVED_TO: something arrived from outside (H05): watch and scan."""
-        node = self.tree.wds.get(ev.wd)
-        if node is None or not node.attached:
-            return
-        self._emit_at(node, ev.name, ev.mask)
-        if ev.mask & _ISDIR:
-            self.placer.add_child(node, ev.name, emit=True)
-        else:
-            node.files[ev.name] = 0
-            self._touch(node, ev.name)
-
     # -- repair ----------------------------------------------------------------------
 
     def _on_overflow(self) -> None:
@@ -487,7 +351,7 @@ class Engine:
         self.placer.out.append(FsEvent(None, _OVERFLOW))
         self.pairer.discard()
         dropped = len(self.drain())
-        self._displaced = None
+        self.renames.displaced = None
         counts = resync(self.placer, self.recursive_of, self._root_gone)
         log.warning(
             "inotify queue overflowed (IN_Q_OVERFLOW): %d queued events discarded; rescan "
@@ -505,8 +369,9 @@ class Engine:
         facts (a file gone meanwhile keeps its dirty record until its DELETE arrives).
         """
         join = self.tree.path
-        while self.dirty and budget > 0:
-            node = self.dirty.pop()
+        dirty = self.placer.dirty
+        while dirty and budget > 0:
+            node = dirty.pop()
             names = node.dirty or set()
             node.dirty = None
             if not node.attached:
@@ -521,4 +386,4 @@ class Engine:
                     files[name] = stat_record(os.lstat(base + name))
                 except OSError:
                     continue
-        return len(self.dirty)
+        return len(dirty)

@@ -93,6 +93,8 @@ class Placer:
         #: Unwatched directories to try again: node -> errno (EACCES on IN_ATTRIB, ENOSPC
         #: when watches are freed).
         self.retry: dict[Node, int] = {}
+        #: Directories with files whose records events made stale (see Node.dirty).
+        self.dirty: set[Node] = set()
 
     # -- events ----------------------------------------------------------------------
 
@@ -110,6 +112,15 @@ class Placer:
         log.warning("%s", message)
         root = self.tree.root_of(node)
         self.out.append(FsEvent(path, _ERROR_DIR, True, None, False, 0, root, err, message))
+
+    def touch(self, node: Node, name: bytes) -> None:
+        """A file's content or metadata changed: its record is no longer current."""
+        files = node.files
+        files[name] = files.get(name, 0) & ~1
+        if node.dirty is None:
+            node.dirty = set()
+        node.dirty.add(name)
+        self.dirty.add(node)
 
     # -- placing ---------------------------------------------------------------------
 

@@ -197,7 +197,7 @@ class RecursiveWatcher:
         """Wait for events or the pairing deadline; False = nothing to feed, loop again."""
         deadline = engine.deadline
         if deadline is None:
-            if engine.dirty:
+            if engine.placer.dirty:
                 engine.settle(_SETTLE_BUDGET)
                 await asyncio.sleep(0)
                 return False

@@ -1,0 +1,167 @@
+"""Renames: paired MOVED_FROM/MOVED_TO, moves out of and into the tree, RENAME_EXCHANGE.
+
+The MovePairer has put each paired MOVED_TO right after its MOVED_FROM; here the pair
+re-parents a directory node in O(1) (H02, H03) or moves a file record, and is reported as
+one MOVED_TO carrying ``src_path``. An unpaired MOVED_FROM is a move out (H04): the
+subtree's watches are removed (once each) and its nodes wait detached for IN_IGNORED. An
+unpaired MOVED_TO is a move in (H05): watch, then scan. A pair landing on an existing
+name displaces it (replace, H21); if the next pair turns out to be the second half of a
+renameat2(RENAME_EXCHANGE) (H22) the displaced entry is put back at the other name.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..events import Mask, RawEvent
+from .place import Placer
+from .tree import UNWATCHED, Node, unpack_record
+
+__all__ = ["Renames"]
+
+_FROM, _TO = int(Mask.MOVED_FROM), int(Mask.MOVED_TO)
+_ISDIR, _CREATE = int(Mask.ISDIR), int(Mask.CREATE)
+
+
+class Renames:
+    """Rename handling for the Engine (shares its Placer and tree).
+
+    Args:
+        placer: the engine's Placer (fd, tree, masks, event list).
+        recursive_of: root path -> recursive option.
+    """
+
+    def __init__(self, placer: Placer, recursive_of: dict[bytes, bool]) -> None:
+        self.placer = placer
+        self.tree = placer.tree
+        self.recursive_of = recursive_of
+        #: The last node or file record displaced by a paired rename: (parent, name,
+        #: thing); the next pair may be the second half of a RENAME_EXCHANGE.
+        self.displaced: tuple[Node, bytes, Node | int] | None = None
+
+    def _emit_at(self, node: Node, name: bytes, mask: int, src: bytes | None = None) -> None:
+        """Report a kernel event for entry ``name`` of ``node``."""
+        path = self.tree.path(node)
+        self.placer.emit(path + b"/" + name, mask, node._root, src, syn=False)
+
+    def pair(self, src_ev: RawEvent, dst_ev: RawEvent) -> None:
+        """A paired rename: re-parent in O(1) and report one MOVED_TO with src_path."""
+        wds = self.tree.wds
+        src, dst = wds.get(src_ev.wd), wds.get(dst_ev.wd)
+        if src is None or not src.attached:
+            if dst is not None and dst.attached:
+                self.move_in(dst_ev)
+            return
+        if dst is None or not dst.attached:
+            self.move_out(src_ev)
+            return
+        src_path = self.tree.path(src) + b"/" + src_ev.name
+        if src_ev.mask & _ISDIR:
+            self._move_dir(src, src_ev.name, dst, dst_ev.name, src_path)
+        else:
+            self._move_file(src, src_ev.name, dst, dst_ev.name, src_path)
+
+    def _move_dir(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
+        """Re-parent a directory node; handles replace, exchange and option changes."""
+        tree, placer = self.tree, self.placer
+        mask = _TO | _ISDIR
+        exchanged = self._exchanged(src, sname, dst, dname)
+        if isinstance(exchanged, Node):
+            tree.reattach(exchanged, dst, dname)
+            placer.emit_creates(exchanged)
+            return
+        child = src.dirs.get(sname)
+        dst_path = tree.path(dst) + b"/" + dname
+        src_root, dst_root = tree.root_of(src), tree.root_of(dst)
+        if child is None or (child.wd != UNWATCHED) != placer.wants_watch(dst, dst_path):
+            # Unknown, or watched on one side only (prune hook, non-recursive root): a
+            # move out plus a move in, so the view below it is rebuilt by a scan.
+            if child is not None:
+                placer.emit(src_path, _FROM | _ISDIR, src_root, syn=False)
+                placer.drop(child, emit=False, rm=True)
+            placer.emit(dst_path, mask, dst_root, syn=False)
+            placer.add_child(dst, dname, emit=True)
+            return
+        displaced = tree.move(child, dst, dname)
+        if displaced is not None:
+            placer.drop(displaced, emit=False)
+            self.displaced = (dst, dname, displaced)
+        placer.emit(dst_path, mask, dst_root, src_path, syn=False)
+
+    def _move_file(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
+        """Move a file record; the record (inode, size, mtime) travels with the name."""
+        exchanged = self._exchanged(src, sname, dst, dname)
+        if isinstance(exchanged, int):
+            dst.files[dname] = exchanged
+            path = self.tree.path(dst) + b"/" + dname
+            self.placer.emit(path, _CREATE, dst._root, syn=True)
+            if not exchanged >> 1 & 3:
+                self.placer.emit(path, int(Mask.CLOSE_WRITE), dst._root, syn=True)
+            return
+        rec = src.files.pop(sname, 0)
+        if src.dirty:
+            src.dirty.discard(sname)
+        old = dst.files.get(dname)
+        dst.files[dname] = rec
+        if not rec & 1:
+            self.placer.touch(dst, dname)
+        if old is not None:
+            self.displaced = (dst, dname, old)
+        self._emit_at(dst, dname, _TO, src_path)
+
+    def _exchanged(self, src: Node, sname: bytes, dst: Node, dname: bytes) -> Node | int | None:
+        """If this pair is the second half of a RENAME_EXCHANGE, the thing to put at dst.
+
+        rename(2) cannot tell us; ask the kernel: the pair is an exchange when the entry
+        displaced by the previous pair (at src/sname) is what dst/dname holds now.
+        """
+        displaced = self.displaced
+        if displaced is None or displaced[0] is not src or displaced[1] != sname:
+            return None
+        self.displaced = None
+        thing = displaced[2]
+        path = self.tree.path(dst) + b"/" + dname
+        if isinstance(thing, Node):
+            if thing.wd == UNWATCHED or self.tree.wds.get(thing.wd) is not thing:
+                return None
+            try:
+                wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
+            except OSError:
+                return None
+            if wd not in self.tree.wds:
+                self.placer.rm_watch(wd)
+            return thing if wd == thing.wd else None
+        ino = unpack_record(thing)[0]
+        try:
+            return thing if ino and os.lstat(path).st_ino == ino else None
+        except OSError:
+            return None
+
+    def move_out(self, ev: RawEvent) -> None:
+        """An unpaired MOVED_FROM: the entry left the tree (H04); its watches are removed."""
+        node = self.tree.wds.get(ev.wd)
+        if node is None or not node.attached:
+            return
+        name = ev.name
+        if ev.mask & _ISDIR:
+            child = node.dirs.get(name)
+            self._emit_at(node, name, ev.mask)
+            if child is not None:
+                self.placer.drop(child, emit=False, rm=True)
+        else:
+            node.files.pop(name, None)
+            if node.dirty:
+                node.dirty.discard(name)
+            self._emit_at(node, name, ev.mask)
+
+    def move_in(self, ev: RawEvent) -> None:
+        """An unpaired MOVED_TO: something arrived from outside (H05): watch and scan."""
+        node = self.tree.wds.get(ev.wd)
+        if node is None or not node.attached:
+            return
+        self._emit_at(node, ev.name, ev.mask)
+        if ev.mask & _ISDIR:
+            self.placer.add_child(node, ev.name, emit=True)
+        else:
+            node.files[ev.name] = 0
+            self.placer.touch(node, ev.name)
