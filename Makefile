@@ -111,3 +111,13 @@ uninstall:
 	    if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
 	fi
 	@echo "uninstalled; kept $(CONFDIR) (rules) and /var/lib/fswatchd (state)"
+
+# The benchmark suite (bench/README.md): peers into bench/.venv and from Debian, the C
+# producer built, then every figure; BENCH_ARGS goes to bench/run.py (e.g. --figures 1,2).
+bench: $(STAMP)
+	./bench/setup.sh
+	bench/.venv/bin/python bench/run.py $(BENCH_ARGS)
+
+# The same suite at tiny sizes with the peers that need no `make bench` (part of `make test`).
+bench-smoke: $(STAMP)
+	$(BIN)/python -m pytest tests/bench $(PYTEST_ARGS)

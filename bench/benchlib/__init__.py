@@ -1,0 +1,1 @@
+"""The fswatchd benchmark harness (run it through bench/run.py)."""

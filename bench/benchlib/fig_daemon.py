@@ -1,0 +1,270 @@
+"""Figures 4-7: the daemon (``fswatchd run``) against floors and peers.
+
+4. latency: one file written every 50 ms into an idle watched directory; the action is
+   ``producer stamp FILE``, which writes CLOCK_MONOTONIC at its own start. Latency is that
+   stamp minus the harness's clock just before open(2). Floors: an asyncio add_reader
+   callback that stamps in-process, and one that spawns the same stamp program.
+5. commands/s: N files pre-made beside the inbox are renamed into it by the producer; each
+   MOVED_TO runs ``producer action DIR MS`` (counts itself running, sleeps MS, appends to
+   DIR/done). Rate is N over first rename to last completion; the maximum concurrency seen
+   is kept. Peers: ``watchmedo shell-command``, a private ``incrond``.
+6. webhook POSTs/s: N files written, one POST each to an aiohttp receiver on 127.0.0.1, at
+   most 16 at a time. Floor: an aiohttp client posting N bodies, 16 at a time.
+7. memory: ``fswatchd run`` with a rule that matches nothing while the producer churns
+   files (create, write, close, unlink) at a fixed pace; VmRSS sampled every 0.25 s; after
+   the first 20 % of the samples (warm-up) it must stay within 10 %.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .common import Context, interleave, produce, scratch
+from .daemon import (
+    Runner,
+    fswatchd_unavailable,
+    incron_unavailable,
+    start_fswatchd,
+    start_incrond,
+    start_stderr_ready,
+    start_watchmedo,
+    wait_file_lines,
+)
+from .proc import Child
+from .results import Metric
+from .watchers import FSWATCHD, PEERS, WatcherSpec, importable
+
+__all__ = ["run_commands", "run_latency", "run_memory", "run_webhooks"]
+
+P50 = Metric("p50", "ms")
+P99 = Metric("p99", "ms")
+RATE = Metric("rate", "/s", "higher")
+MAXCONC = Metric("max concurrent", "n", "")
+RSS_MAX = Metric("rss max", "KiB")
+SPREAD = Metric("rss spread", "%")
+FLAT = Metric("flat (<=10%)", "1/0", "higher")
+
+
+def _spec(name: str, unavailable: Callable[[], str | None]) -> WatcherSpec:
+    """A name and an availability check; the figure knows how to start it."""
+    return WatcherSpec(name, lambda _root: [], None, "", unavailable)
+
+
+def _has_module(module: str) -> Callable[[], str | None]:
+    return lambda: None if importable(module) else f"{module} not installed (make bench)"
+
+
+FSWATCHD_RUN = _spec(FSWATCHD, fswatchd_unavailable)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# ---- figure 4 -------------------------------------------------------------------------
+
+
+def _latencies(ctx: Context, root: Path, stamps: Path) -> list[float]:
+    out = []
+    for i in range(ctx.sizes["latency_samples"]):
+        time.sleep(0.05)  # idle between writes: the daemon is waiting, not busy
+        t_w = time.monotonic_ns()
+        (root / f"l{i:05d}").write_bytes(b"x")
+        lines = wait_file_lines(stamps, i + 1, time.monotonic() + ctx.timeout)
+        if len(lines) <= i:
+            raise RuntimeError(f"write {i}: no action within {ctx.timeout:.0f} s")
+        out.append((int(lines[i].split()[1]) - t_w) / 1e6)
+    return out
+
+
+def run_latency(ctx: Context) -> None:
+    """Figure 4: write-to-action-start latency, p50 and p99."""
+    floor = [sys.executable, str(PEERS / "asyncio_floor.py")]
+    specs = (FSWATCHD_RUN, _spec("asyncio-callback", lambda: None),
+             _spec("asyncio-spawn", lambda: None))  # fmt: skip
+
+    def measure(spec: WatcherSpec, run_no: int, warm: bool) -> None:
+        with scratch(ctx, "latency") as work:
+            root, stamps = work / "root", work / "stamps"
+            root.mkdir()
+            if spec is FSWATCHD_RUN:
+                stamp = [str(ctx.producer), "stamp", str(stamps)]
+                rule = {"watch": str(root), "events": ["CLOSE_WRITE"], "actions": [{"run": stamp}]}
+                runner = start_fswatchd(work, rule, ctx.timeout)
+            else:
+                mode = spec.name.split("-")[1]
+                argv = [*floor, str(root), str(stamps), mode, str(ctx.producer)]
+                runner = start_stderr_ready(argv, ctx.timeout)
+            try:
+                lat = _latencies(ctx, root, stamps)
+            finally:
+                runner.finish()
+        ctx.results.add(4, "idle", P50, spec.name, run_no, warm, statistics.median(lat))
+        ctx.results.add(4, "idle", P99, spec.name, run_no, warm, _percentile(lat, 0.99))
+
+    interleave(ctx, 4, "idle", specs, measure, (P50, P99))
+
+
+# ---- figure 5 -------------------------------------------------------------------------
+
+
+def _probe(runner: Runner, inbox: Path, counter: Path, timeout: float) -> None:
+    """Rename probe files into the inbox until one action ran; then reset the counters."""
+    deadline = time.monotonic() + timeout
+    k = 0
+    while not wait_file_lines(counter / "done", 1, time.monotonic() + 0.2):
+        if time.monotonic() > deadline or not runner.child.alive():
+            raise RuntimeError(f"no action for the probe: {runner.child.stderr_tail()}")
+        probe = inbox.parent / f"probe{k}"
+        probe.write_bytes(b"")
+        probe.rename(inbox / probe.name)
+        k += 1
+    time.sleep(0.3)  # let the probes' other actions finish before the counters are reset
+    for name in ("done", "max", "running"):
+        (counter / name).unlink(missing_ok=True)
+
+
+def _start_commands(
+    ctx: Context, spec: WatcherSpec, work: Path, inbox: Path, counter: Path
+) -> Runner:
+    argv = [str(ctx.producer), "action", str(counter), str(ctx.sizes["action_ms"])]
+    if spec is FSWATCHD_RUN:
+        rule = {"watch": str(inbox), "events": ["MOVED_TO"],
+                "concurrency": ctx.sizes["concurrency"], "actions": [{"run": argv}]}  # fmt: skip
+        return start_fswatchd(work, rule, ctx.timeout)
+    if spec.name == "incron":
+        runner = start_incrond(work, inbox, " ".join(argv))
+    else:
+        runner = start_watchmedo(inbox, " ".join(argv))
+    _probe(runner, inbox, counter, ctx.timeout)
+    return runner
+
+
+def run_commands(ctx: Context) -> None:
+    """Figure 5: files renamed into a watched inbox, one command each."""
+    n = ctx.sizes["commands"]
+    specs = (FSWATCHD_RUN, _spec("incron", incron_unavailable),
+             _spec("watchmedo", _has_module("watchdog.watchmedo")))  # fmt: skip
+    case = f"{n} renames"
+
+    def measure(spec: WatcherSpec, run_no: int, warm: bool) -> None:
+        with scratch(ctx, "commands") as work:
+            inbox, staging, counter = work / "inbox", work / "staging", work / "count"
+            for d in (inbox, staging, counter):
+                d.mkdir()
+            produce(ctx, "flat", staging, n, "m_")
+            runner = _start_commands(ctx, spec, work, inbox, counter)
+            try:
+                t0 = time.monotonic_ns()
+                produce(ctx, "rename", staging, inbox, n, "m_")
+                done = wait_file_lines(counter / "done", n, time.monotonic() + ctx.timeout, 0.01)
+            finally:
+                runner.finish()
+            if len(done) < n:
+                raise RuntimeError(f"{len(done)} of {n} commands ran")
+            end = max(int(line.split()[1]) for line in done)
+            peak = int((counter / "max").read_text())
+        ctx.results.add(5, case, RATE, spec.name, run_no, warm, n / ((end - t0) / 1e9))
+        ctx.results.add(5, case, MAXCONC, spec.name, run_no, warm, peak)
+
+    interleave(ctx, 5, case, specs, measure, (RATE, MAXCONC))
+
+
+# ---- figure 6 -------------------------------------------------------------------------
+
+
+def run_webhooks(ctx: Context) -> None:
+    """Figure 6: one POST per file to a local aiohttp receiver, 16 at a time."""
+    n = ctx.sizes["webhooks"]
+    specs = (FSWATCHD_RUN, _spec("aiohttp-floor", lambda: None))
+    case = f"{n} POSTs"
+
+    def measure(spec: WatcherSpec, run_no: int, warm: bool) -> None:
+        receiver = start_stderr_ready([sys.executable, str(PEERS / "receiver.py")], ctx.timeout)
+        try:
+            port = int(receiver.child.err.tail().split(b"READY ")[1].split()[0])
+            with scratch(ctx, "webhooks") as work:
+                t0 = _post_all(ctx, spec, work, f"http://127.0.0.1:{port}/hook", receiver)
+        finally:
+            receiver.finish()
+        last = int(receiver.child.out.tail().split()[-1])
+        ctx.results.add(6, case, RATE, spec.name, run_no, warm, n / ((last - t0) / 1e9))
+
+    interleave(ctx, 6, case, specs, measure, (RATE,))
+
+
+def _post_all(ctx: Context, spec: WatcherSpec, work: Path, url: str, receiver: Runner) -> int:
+    """Make the N POSTs happen and wait until the receiver has them; their start (mono ns)."""
+    n, conc = ctx.sizes["webhooks"], ctx.sizes["concurrency"]
+    if spec is FSWATCHD_RUN:
+        root = work / "root"
+        root.mkdir()
+        rule = {"watch": str(root), "events": ["CLOSE_WRITE"], "concurrency": conc,
+                "actions": [{"webhook": {"url": url, "retries": 0}}]}  # fmt: skip
+        runner = start_fswatchd(work, rule, ctx.timeout)
+        t0 = time.monotonic_ns()
+        argv = [str(ctx.producer), "flat", str(root), str(n), "w_"]
+    else:
+        runner = None
+        argv = [sys.executable, str(PEERS / "aiohttp_floor.py"), url, str(n), str(conc)]
+    client = Child(argv)
+    try:
+        if runner is None:  # the floor prints its own start time
+            client.out.wait_lines(1, time.monotonic() + ctx.timeout)
+            t0 = int(client.out.tail().split()[0])
+        if not receiver.child.out.wait_lines(n, time.monotonic() + ctx.timeout):
+            raise RuntimeError(f"{receiver.child.out.lines} of {n} POSTs arrived")
+    finally:
+        client.finish()
+        if runner is not None:
+            runner.finish()
+    return t0
+
+
+# ---- figure 7 -------------------------------------------------------------------------
+
+
+def run_memory(ctx: Context) -> None:
+    """Figure 7: fswatchd's RSS while it processes many events (fswatchd only)."""
+    events = ctx.sizes["memory_events"]
+    case = f"{events} events"
+    iterations = events // 5  # create, open, modify, close_write, delete per iteration
+
+    def measure(spec: WatcherSpec, run_no: int, warm: bool) -> None:
+        with scratch(ctx, "memory") as work:
+            root = work / "root"
+            root.mkdir()
+            rule = {
+                "watch": str(root),
+                "include": ["*.never-matches"],
+                "actions": [{"run": ["true"]}],
+            }
+            runner = start_fswatchd(work, rule, ctx.timeout)
+            try:
+                samples = _sample_while(ctx, runner.child, root, iterations)
+            finally:
+                runner.finish()
+        steady = samples[len(samples) // 5 :] or samples
+        spread = 100.0 * (max(steady) - min(steady)) / min(steady)
+        res = ctx.results
+        res.add(7, case, RSS_MAX, spec.name, run_no, warm, max(steady), series=samples)
+        res.add(7, case, SPREAD, spec.name, run_no, warm, spread)
+        res.add(7, case, FLAT, spec.name, run_no, warm, float(spread <= 10.0))
+
+    interleave(ctx, 7, case, (FSWATCHD_RUN,), measure, (RSS_MAX, SPREAD, FLAT))
+
+
+def _sample_while(ctx: Context, child: Child, root: Path, iterations: int) -> list[int]:
+    rate = 10_000  # iterations/s: 50,000 events/s, a steady load below overflow
+    producer = Child([str(ctx.producer), "churn", str(root), str(iterations), str(rate)])
+    samples = []
+    while producer.alive():
+        samples.append(child.memory().get("VmRSS", 0))
+        time.sleep(0.25)
+    producer.finish()
+    return samples
