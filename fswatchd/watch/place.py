@@ -150,11 +150,8 @@ class Placer:
         """add_watch ``path`` and put its node at ``parent``/``name``.
 
         Returns ``(node, fresh)``: ``fresh`` is True when the node is new and must be
-        scanned. A wd that already belongs to a node means (a) a detached node whose
-        inode is back: replaced by a fresh node; (b) the same node: nothing to do; (c) an
-        attached node at another path that is gone: a rename we have not seen (yet):
-        re-parent it, emit MOVED_TO with src_path; (d) an attached node whose path still
-        names the same inode: a second path (bind mount, H16): left unwatched, reported.
+        scanned; ``node`` is None when the directory is gone (H23). A failure (EACCES,
+        ENOSPC, ...) leaves an unwatched node, reported and kept for a retry.
         """
         try:
             wd = self.fd.add_watch(path, self.dir_mask)
@@ -164,6 +161,17 @@ class Placer:
             node = self.tree.add_dir(parent, name, UNWATCHED)
             self.failed(node, path, exc)
             return node, False
+        return self.attach_wd(parent, name, path, wd)
+
+    def attach_wd(self, parent: Node, name: bytes, path: bytes, wd: int) -> tuple[Node, bool]:
+        """Put watch ``wd`` (just returned by add_watch for ``path``) into the tree.
+
+        A wd that already belongs to a node means (a) a detached node whose inode is
+        back: replaced by a fresh node; (b) the same node: nothing to do; (c) an attached
+        node at another path that is gone: a rename we have not seen (yet): re-parent it,
+        emit MOVED_TO with src_path; (d) an attached node whose path still names the same
+        inode: a second path (bind mount, H16): left unwatched, reported.
+        """
         tree = self.tree
         other = tree.wds.get(wd)
         if other is None or not other.attached:
@@ -187,44 +195,69 @@ class Placer:
         """Scan ``top`` (already watched), then watch-and-scan its subdirectories.
 
         Iterative, parents before children; each directory is watched before it is read.
+        The common case (a new wd) is inlined: this loop places every initial watch.
         """
         tree = self.tree
+        wds = tree.wds
+        add_watch, mask, should = self.fd.add_watch, self.dir_mask, self.should_watch
+        root = tree.root_of(top)
+        recursive = root is not None and self.recursive_of.get(root, True)
         stack = [top]
         while stack:
             node = stack.pop()
             path = tree.path(node)
             try:
-                listing = read_dir(path)
+                dirs, found = read_dir(path)
             except OSError as exc:
                 if exc.errno not in GONE_ERRNOS:
                     self.failed(node, path, exc)
                 continue
-            root = tree.root_of(node)
             base = path + b"/"
-            files = node.files
-            for name, rec in listing.files.items():
-                files[name] = rec
-                node.dirs.pop(name, None)
-                if emit:
-                    self.emit(base + name, _CREATE, root, syn=True)
-                    if not rec >> 1 & 3 and rec & 1:  # KIND_REG, clean
-                        self.emit(base + name, _CLOSE_WRITE, root, syn=True)
-            for name in listing.dirs:
-                if name in node.dirs:
+            if found:
+                self._scan_files(node, base, found, root, emit)
+            node_dirs, files = node.dirs, node.files
+            for name in dirs:
+                if name in node_dirs:
                     continue
-                files.pop(name, None)
+                if files:
+                    files.pop(name, None)
                 child_path = base + name
-                if not self.wants_watch(node, child_path):
+                child: Node | None = None
+                fresh = False
+                if not recursive or (should is not None and not should(child_path)):
                     tree.add_dir(node, name, UNWATCHED)
-                    fresh, child = False, None
                 else:
-                    child, fresh = self.attach(node, name, child_path)
-                    if child is None:
-                        continue
+                    try:
+                        wd = add_watch(child_path, mask)
+                    except OSError:
+                        child, fresh = self.attach(node, name, child_path)
+                        if child is None:
+                            continue
+                    else:
+                        if wd in wds:
+                            child, fresh = self.attach_wd(node, name, child_path, wd)
+                        else:
+                            child = wds[wd] = node_dirs[name] = Node(wd, node, name, None)
+                            fresh = True
                 if emit:
                     self.emit(child_path, _CREATE_DIR, root, syn=True)
                 if fresh and child is not None:
                     stack.append(child)
+
+    def _scan_files(
+        self, node: Node, base: bytes, found: dict[bytes, int], root: bytes | None, emit: bool
+    ) -> None:
+        """Record the non-directory entries a scan found; report them when ``emit``."""
+        dirs = node.dirs
+        if dirs:
+            for name in found.keys() & dirs.keys():
+                self.drop(dirs[name], emit=False)
+        node.files.update(found)
+        if emit:
+            for name, rec in found.items():
+                self.emit(base + name, _CREATE, root, syn=True)
+                if not rec >> 1 & 3 and rec & 1:  # KIND_REG, clean
+                    self.emit(base + name, _CLOSE_WRITE, root, syn=True)
 
     # -- removal ---------------------------------------------------------------------
 

@@ -68,19 +68,19 @@ class _Resync:
         """Compare one directory with the disk; queue the subdirectories to compare."""
         path = self.tree.path(node)
         try:
-            listing = read_dir(path)
+            dirs, files = read_dir(path)
         except OSError as exc:
             if exc.errno not in GONE_ERRNOS:
                 node.seen = self.epoch
                 self.placer.failed(node, path, exc)
             return
         node.seen = self.epoch
-        real_dirs = set(listing.dirs)
-        self.diff_files(node, listing.files, real_dirs)
+        real_dirs = set(dirs)
+        self.diff_files(node, files, real_dirs)
         for name, child in list(node.dirs.items()):
-            if name not in real_dirs and (name in listing.files or child.wd == UNWATCHED):
+            if name not in real_dirs and (name in files or child.wd == UNWATCHED):
                 self.evict(child)
-        for name in listing.dirs:
+        for name in dirs:
             self.diff_dir(node, name, path + b"/" + name, stack)
 
     def diff_files(self, node: Node, real: dict[bytes, int], real_dirs: set[bytes]) -> None:

@@ -14,7 +14,7 @@ import stat
 
 from .tree import KIND_OTHER, KIND_REG, KIND_SYMLINK, pack_record
 
-__all__ = ["GONE_ERRNOS", "DirListing", "read_dir", "stat_record"]
+__all__ = ["GONE_ERRNOS", "read_dir", "stat_record"]
 
 #: errnos meaning "the directory is not there any more" (transient dirs, H23): ignored.
 GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ESTALE})
@@ -24,21 +24,6 @@ _S_IFREG = stat.S_IFREG
 _S_IFLNK = stat.S_IFLNK
 
 
-class DirListing:
-    """What :func:`read_dir` found in one directory.
-
-    Attributes:
-        dirs: subdirectory names, in readdir order.
-        files: every other entry: name -> packed record (``tree.pack_record``).
-    """
-
-    __slots__ = ("dirs", "files")
-
-    def __init__(self) -> None:
-        self.dirs: list[bytes] = []
-        self.files: dict[bytes, int] = {}
-
-
 def stat_record(st: os.stat_result) -> int:
     """The packed record of an ``lstat`` result (see ``tree.pack_record``)."""
     fmt = st.st_mode & _S_IFMT
@@ -46,19 +31,20 @@ def stat_record(st: os.stat_result) -> int:
     return pack_record(st.st_ino, st.st_size, st.st_mtime_ns, kind)
 
 
-def read_dir(path: bytes) -> DirListing:
-    """List ``path`` (absolute bytes): subdirectories by name, other entries with lstat.
+def read_dir(path: bytes) -> tuple[list[bytes], dict[bytes, int]]:
+    """List ``path`` (absolute bytes): subdirectory names, and other entries with lstat.
 
     Returns:
-        a :class:`DirListing`. An entry that vanishes between readdir and lstat is left
-        out (its DELETE event follows).
+        ``(dirs, files)``: subdirectory names in readdir order, and name -> packed record
+        (``tree.pack_record``) for every other entry. An entry that vanishes between
+        readdir and lstat is left out (its DELETE event follows).
     Raises:
         OSError: from opendir/readdir (ENOENT/ENOTDIR when the directory itself is gone,
             EACCES when it cannot be read); the caller decides.
     """
-    out = DirListing()
-    dirs_append = out.dirs.append
-    files = out.files
+    dirs: list[bytes] = []
+    files: dict[bytes, int] = {}
+    dirs_append = dirs.append
     with os.scandir(path) as it:
         for entry in it:
             try:
@@ -68,4 +54,4 @@ def read_dir(path: bytes) -> DirListing:
                     files[entry.name] = stat_record(entry.stat(follow_symlinks=False))
             except FileNotFoundError:
                 continue
-    return out
+    return dirs, files
