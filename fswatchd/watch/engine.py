@@ -362,6 +362,30 @@ class Engine:
             ", ".join(f"{v} {k}" for k, v in counts.items()),
         )
 
+    def retry_failed(self, err: int) -> None:
+        """Try again to watch the directories that failed with ``err``; quiet on failure.
+
+        The content of a directory watched now is reported (synthetic events).
+        """
+        placer = self.placer
+        for node in [n for n, e in placer.retry.items() if e == err]:
+            parent = node.parent
+            if not node.attached or parent is None:
+                del placer.retry[node]
+                continue
+            path = self.tree.path(node)
+            try:
+                wd = placer.fd.add_watch(path, placer.dir_mask)
+            except OSError as exc:
+                if exc.errno in GONE_ERRNOS:
+                    del placer.retry[node]
+                continue
+            del placer.retry[node]
+            child, fresh = placer.attach_wd(parent, node.name, path, wd)
+            if fresh:
+                placer.scan(child, emit=True)
+        log.info("retried unwatched directories; %d still unwatched", len(placer.retry))
+
     def settle(self, budget: int) -> int:
         """lstat up to ``budget`` files whose records are dirty; returns how many remain.
 

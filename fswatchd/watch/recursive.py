@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import logging
 import os
 import time
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Dirty file records refreshed (lstat) per idle step.
 _SETTLE_BUDGET = 2048
+#: Seconds between retries of directories that hit the watch limit (ENOSPC).
+_ENOSPC_RETRY = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,15 @@ class RecursiveWatcher:
                 engine.settle(_SETTLE_BUDGET)
                 await asyncio.sleep(0)
                 return False
-            await reader.wait()
+            if not any(err == errno.ENOSPC for err in engine.placer.retry.values()):
+                await reader.wait()
+                return True
+            try:  # directories left unwatched by the watch limit: try again now and then
+                async with asyncio.timeout(_ENOSPC_RETRY):
+                    await reader.wait()
+            except TimeoutError:
+                engine.retry_failed(errno.ENOSPC)
+                return False
             return True
         delay = deadline - self._clock()
         if delay > 0:

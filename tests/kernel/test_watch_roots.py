@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from watchkit import Driver
 
-from fswatchd.errors import WatchError
+from fswatchd._inotify.fd import InotifyFd
+from fswatchd.errors import WatchError, WatchLimitError
 from fswatchd.events import Mask
 from fswatchd.watch import RecursiveWatcher, Root
 
@@ -169,3 +170,21 @@ async def test_mask_filters_but_tree_stays_right(tree: bytes) -> None:
         events = await d.barrier()
         assert sorted(d.paths(Mask.ALL, events)) == [tree + b"/y/f", tree + b"/z/g"]
         assert all(e.mask == Mask.CLOSE_WRITE for e in events)
+
+
+class FullFd(InotifyFd):
+    """A real fd whose add_watch always fails with ENOSPC (a seam for the watch limit)."""
+
+    def add_watch(self, path: bytes, mask: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+async def test_root_watch_limit_is_a_watch_limit_error(tree: bytes) -> None:
+    """ENOSPC on a root at start: WatchLimitError (an OSError) naming the sysctl."""
+    watcher = RecursiveWatcher([Root(tree)], Mask.ALL, fd_factory=FullFd)
+    with pytest.raises(WatchLimitError) as info:
+        await watcher.start()
+    assert info.value.errno == errno.ENOSPC
+    assert isinstance(info.value, OSError)
+    assert "fs.inotify.max_user_watches" in str(info.value)
+    watcher.close()

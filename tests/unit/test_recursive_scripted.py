@@ -29,6 +29,7 @@ class ScriptFd:
         self.inodes: dict[bytes, int] = {}
         self.wd_of: dict[int, int] = {}
         self.removed: list[int] = []
+        self.full: set[bytes] = set()  # paths whose add_watch fails with ENOSPC
         self._next_ino = itertools.count(1000)
         self._next_wd = itertools.count(1)
 
@@ -40,6 +41,8 @@ class ScriptFd:
             self.inodes[dst + path[len(src) :]] = self.inodes.pop(path)
 
     def add_watch(self, path: bytes, mask: int) -> int:
+        if path in self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         ino = self.inodes.get(path)
         if ino is None:
             raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
@@ -216,3 +219,23 @@ def test_root_move_self_is_reported_and_drops_the_tree(s: Script) -> None:
     ]
     assert s.engine.roots_alive == 0
     assert s.engine.gone_roots == [R]
+
+
+def test_enospc_dir_is_reported_then_retried(s: Script) -> None:
+    """H11: a new directory hits the watch limit: ERROR event (errno, sysctl named), the
+    directory stays in the view unwatched; a later retry watches it."""
+    s.fd.full.add(R + b"/big")
+    s.fd.mkdir(R + b"/big")
+    got = s.engine.feed([ev(1, Mask.CREATE | ISDIR, b"big")], 0.0)
+    assert [(e.mask, e.path, e.errno) for e in got] == [
+        (Mask.CREATE | ISDIR, R + b"/big", 0),
+        (Mask.ERROR | ISDIR, R + b"/big", errno.ENOSPC),
+    ]
+    assert "fs.inotify.max_user_watches" in (got[1].message or "")
+    assert s.engine.tree.snapshot() == {R + b"/big": True}
+    s.engine.retry_failed(errno.ENOSPC)
+    assert s.engine.take_out() == []  # still full: quiet
+    s.fd.full.clear()
+    s.engine.retry_failed(errno.ENOSPC)
+    assert s.engine.placer.retry == {}
+    assert s.feed(ev(s.wd(b"/big"), Mask.CREATE, b"f")) == [("CREATE", b"/big/f", None)]
