@@ -186,7 +186,8 @@ class Engine:
     def _root_gone(self, node: Node, what: int) -> None:
         """A root was moved, deleted or unmounted: report it, drop its watches (H19)."""
         path = node.name
-        self.placer.emit(path, what | _ISDIR, path, syn=False)
+        # Always reported, whatever the mask: the watch itself changed (like ERROR).
+        self.placer.out.append(FsEvent(path, what | _ISDIR, True, None, False, 0, path))
         if self.tree.roots.get(path) is node:
             del self.tree.roots[path]
         self.placer.drop(node, emit=False, rm=True)
@@ -319,6 +320,8 @@ class Engine:
                     self._root_gone(node, _DELETE_SELF)
             elif is_root:
                 self._root_gone(node, m & _SELF_END)
+                if m & _UNMOUNT:
+                    self._root_uncovered(node.name)
             elif m & _UNMOUNT:
                 self._on_unmount(node)
             elif m & _DELETE_SELF:
@@ -326,6 +329,12 @@ class Engine:
                 self.placer.drop(node, emit=False)
         elif is_root and not m & _DIR_READS:
             self.placer.emit(node.name, m, node.name, syn=False)
+
+    def _root_uncovered(self, path: bytes) -> None:
+        """A root's file system was unmounted: the directory under it is the root now."""
+        recursive = self.recursive_of.get(path, True)
+        if os.path.isdir(path) and self.add_root(path, recursive, emit=True, strict=False):
+            self.gone_roots.remove(path)
 
     def _on_unmount(self, node: Node) -> None:
         """The file system under ``node`` was unmounted (H18): drop it, re-watch the path."""

@@ -76,3 +76,21 @@ async def test_h18_unmount_drops_content_and_rewatches(tmp_path: Path) -> None:
             events = await d.barrier()
             assert d.paths(Mask.CREATE, events) == [tree + b"/mp/after"]
             d.check_views()
+
+
+async def test_h18_root_unmounted_is_reported_and_rewatched(tmp_path: Path) -> None:
+    """1. The root itself is a tmpfs. 2. umount: UNMOUNT|ISDIR for the root, then the
+    directory underneath is the root: its content is reported and watched."""
+    root = bytes(tmp_path / "root")
+    os.makedirs(root)
+    touch(root + b"/covered")
+    with mounted("-t", "tmpfs", "tmpfs", root):
+        touch(root + b"/on_tmpfs")
+        async with Driver([root]) as d:
+            subprocess.run(["umount", root], check=True)
+            await d.until(lambda e: e.path == root + b"/covered")
+            assert (root, Mask.UNMOUNT | Mask.ISDIR) in [(e.path, e.mask) for e in d.events]
+            touch(root + b"/after")
+            events = await d.barrier()
+            assert d.paths(Mask.CREATE, events) == [root + b"/after"]
+            d.check_views()
