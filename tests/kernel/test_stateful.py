@@ -9,6 +9,7 @@ stream, ``watcher.snapshot()`` and the disk (os.scandir, links not followed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -81,10 +82,8 @@ class WatchedTree(RuleBasedStateMachine):
         dst = data.draw(st.sampled_from(self.dirs())) + b"/" + name
         if dst == src or dst.startswith(src + b"/"):
             return
-        try:
+        with contextlib.suppress(OSError):  # a non-empty dir target, a dir over a file, ...
             os.rename(src, dst)
-        except OSError:  # target is a non-empty dir, or a dir over a file, ...
-            pass
 
     @rule(data=st.data())
     def move_out(self, data: st.DataObject) -> None:
