@@ -81,7 +81,7 @@ def start_fswatchd(work: Path, rule: Mapping[str, Any], timeout: float) -> Runne
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
     argv = [sys.executable, "-m", "fswatchd", "run", "-c", str(config)]
     runner = Runner(Child(argv, env=env), notify)
-    if notify.wait_ready(time.monotonic() + timeout) is None:
+    if notify.wait_ready(time.monotonic() + timeout, runner.child.alive) is None:
         runner.finish()
         raise RuntimeError(f"fswatchd run not ready: {runner.child.stderr_tail()}")
     return runner

@@ -141,7 +141,11 @@ def _start_commands(
         runner = start_incrond(work, inbox, " ".join(argv))
     else:
         runner = start_watchmedo(inbox, " ".join(argv))
-    _probe(runner, inbox, counter, ctx.timeout)
+    try:
+        _probe(runner, inbox, counter, ctx.timeout)
+    except BaseException:
+        runner.finish()
+        raise
     return runner
 
 

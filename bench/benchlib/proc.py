@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -256,14 +256,17 @@ class NotifySocket:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.sock.bind(str(self.path))
 
-    def wait_ready(self, deadline: float) -> float | None:
-        """Monotonic time a datagram with ``READY=1`` arrived, or None at the deadline."""
+    def wait_ready(self, deadline: float, alive: Callable[[], bool]) -> float | None:
+        """Monotonic time a datagram with ``READY=1`` arrived; None at the deadline or as
+        soon as ``alive()`` says the sender has exited (checked every 0.1 s)."""
         while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
+            self.sock.settimeout(min(left, 0.1))
             try:
                 data = self.sock.recv(4096)
             except TimeoutError:
-                return None
+                if not alive():
+                    return None
+                continue
             if b"READY=1" in data.split(b"\n"):
                 return time.monotonic()
         return None

@@ -122,11 +122,13 @@ class Results:
                     f"{_fmt(theirs):>12} {_fmt(mine):>12} {_ratio(mine, theirs, better):>14}"
                 )
         lines.append("ratio = fswatchd / peer; for s, ms, KiB lower is better, for /s higher.")
-        lines.append("notes: " + "; ".join(sorted(self._notes())) if self._notes() else "")
+        lines.extend(f"note: {n}" for n in sorted(self._notes()))
         return "\n".join(lines).rstrip()
 
     def _notes(self) -> set[str]:
-        return {f"{s.watcher}: {s.note}" for s in self.samples if s.note}
+        # One line each in the table (a failure's note may hold a traceback; the JSON has it).
+        return {f"{s.watcher}: {s.note.strip().splitlines()[-1][:160]}"
+                for s in self.samples if s.note}  # fmt: skip
 
     def write_json(self, path: Path, meta: dict[str, Any]) -> None:
         """Write every sample plus the medians and ``meta`` (args, limits, host) to ``path``."""

@@ -162,7 +162,7 @@ def start_watcher(
     child = Child(spec.argv(root), env=env, tee=tee)
     deadline = time.monotonic() + timeout
     if notify is not None:
-        ready_at = notify.wait_ready(deadline)
+        ready_at = notify.wait_ready(deadline, child.alive)
     else:
         assert spec.ready_marker is not None
         ready_at = child.err.wait_for(spec.ready_marker, deadline)
