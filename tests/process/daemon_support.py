@@ -55,10 +55,13 @@ _POLL = 0.02
 DAEMON = (sys.executable, "-m", "fswatchd", "run")
 
 
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], what: str | Callable[[], str], timeout: float = WAIT
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; return that value.
 
-    Raises AssertionError naming ``what`` after ``timeout`` seconds.
+    Raises AssertionError naming ``what`` (or what it returns, called at the time) after
+    ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -66,7 +69,8 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for {text}")
         time.sleep(_POLL)
 
 
@@ -149,7 +153,7 @@ class Daemon:
         return list(
             wait_until(
                 lambda: (m := self.log_matches(pattern)) and len(m) >= count and m,
-                f"{count} log line(s) matching {pattern!r}; log:\n{self.log()}",
+                lambda: f"{count} log line(s) matching {pattern!r}; log:\n{self.log()}",
                 timeout,
             )
         )
