@@ -92,7 +92,7 @@ class Daemon:
         self.watcher = RecursiveWatcher(
             self._roots(ruleset), self._mask(ruleset), should_watch=self._should_watch, rearm=True
         )
-        self._pump_beat = Heartbeat("reader", lambda: False)
+        self._pump_beat = Heartbeat("reader", self.watcher.has_input)
 
     # -- building -----------------------------------------------------------------------
 
@@ -220,7 +220,7 @@ class Daemon:
         # Rules first, roots second: events from a new root's scan then meet the new rules.
         self.ruleset, self._runtimes = ruleset, runtimes
         self.dispatcher.set_rules(runtimes.values())
-        await self.watcher.set_roots(self._roots(ruleset))
+        await self.watcher.set_roots(self._roots(ruleset), self._mask(ruleset))
         log.info(
             "reloaded %s: %d rules",
             self.config,

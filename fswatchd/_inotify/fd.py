@@ -8,10 +8,13 @@ from rm_watch for a watch the kernel already dropped) is the caller's business.
 
 from __future__ import annotations
 
+import array
 import enum
 import errno
+import fcntl
 import os
 import resource
+import termios
 import warnings
 from types import TracebackType
 
@@ -119,6 +122,15 @@ class InotifyFd:
         Raises: as :meth:`read`.
         """
         return os.readv(self.fileno(), [buf])
+
+    def bytes_queued(self) -> int:
+        """Bytes of events the kernel holds for this fd right now (FIONREAD, inotify(7)).
+
+        Raises: ValueError after close(); OSError from ioctl(2).
+        """
+        count = array.array("i", [0])
+        fcntl.ioctl(self.fileno(), termios.FIONREAD, count, True)
+        return count[0]
 
     def close(self) -> None:
         """Close the fd; the kernel drops every watch. Idempotent."""

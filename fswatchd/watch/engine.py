@@ -44,6 +44,13 @@ _DIR_READS = int(Mask.OPEN | Mask.ACCESS | Mask.CLOSE_NOWRITE)
 _new_event = tuple.__new__
 
 
+def _masks(mask: int) -> tuple[int, int]:
+    """(what to report, what to ask the kernel for) for a user mask."""
+    emit_mask = (int(mask) & ~int(Mask.ISDIR)) | _OVERFLOW | int(Mask.ERROR)
+    dir_mask = WATCH_FLAGS | DIR_EVENTS | (int(mask) & int(Mask.ALL))
+    return emit_mask, dir_mask
+
+
 class Engine:
     """The watcher's core: a WatchTree, a MovePairer and a Placer on one inotify fd.
 
@@ -67,8 +74,7 @@ class Engine:
     ) -> None:
         self.tree = WatchTree()
         self.recursive_of: dict[bytes, bool] = {}
-        emit_mask = (int(mask) & ~int(Mask.ISDIR)) | _OVERFLOW | int(Mask.ERROR)
-        dir_mask = WATCH_FLAGS | DIR_EVENTS | (int(mask) & int(Mask.ALL))
+        emit_mask, dir_mask = _masks(mask)
         self.placer = Placer(
             fd,
             self.tree,
@@ -85,6 +91,30 @@ class Engine:
         #: Roots that lie inside another root's tree (reported under the first one).
         self.covered: set[bytes] = set()
         self.renames = Renames(self.placer, self.recursive_of)
+
+    def set_mask(self, mask: int) -> int:
+        """Report ``mask`` from now on; re-add every watch whose kernel mask must change.
+
+        inotify_add_watch(2) on an already-watched inode replaces its mask and returns the
+        same wd, so the tree is unchanged. Returns the number of watches updated (0 when
+        only the reported set changed). Directories that vanished meanwhile are skipped:
+        their DELETE is already queued.
+        """
+        emit_mask, dir_mask = _masks(mask)
+        self.placer.emit_mask = emit_mask
+        if dir_mask == self.placer.dir_mask:
+            return 0
+        self.placer.dir_mask = dir_mask
+        updated = 0
+        for node in list(self.tree.wds.values()):
+            if not node.attached:
+                continue
+            try:
+                self.placer.fd.add_watch(self.tree.path(node), dir_mask)
+            except OSError:
+                continue
+            updated += 1
+        return updated
 
     # -- roots -----------------------------------------------------------------------
 

@@ -147,13 +147,23 @@ class RecursiveWatcher:
         if self._fd is not None:
             self._fd.close()
 
-    async def set_roots(self, roots: Iterable[Root]) -> None:
-        """Reload: keep unchanged roots, drop removed ones, add (scan, report) new ones."""
+    async def set_roots(self, roots: Iterable[Root], mask: int | None = None) -> None:
+        """Reload: keep unchanged roots, drop removed ones, add (scan, report) new ones.
+
+        Args:
+            roots: the roots from now on.
+            mask: the events to report from now on; None keeps the current mask. Watches
+                stay in place; only those whose kernel mask must change are re-added.
+        """
         new = {_abs(r.path): r.recursive for r in roots}
         engine = self._engine
+        if mask is not None:
+            self._mask = int(mask)
         if engine is None or self._state is not _State.RUNNING:
             self._roots = new
             return
+        if mask is not None:
+            engine.set_mask(self._mask)
         for path, recursive in list(engine.recursive_of.items()):
             if new.get(path) != recursive:
                 engine.remove_root(path)
@@ -243,6 +253,18 @@ class RecursiveWatcher:
     def is_closed(self) -> bool:
         """True once :meth:`close` has run."""
         return self._state is _State.CLOSED
+
+    def has_input(self) -> bool:
+        """Whether raw events wait to be processed: read but not taken, or still in the fd.
+
+        The watchdog's probe: a watcher with input that makes no progress is wedged; one
+        without input is idle and healthy. FIONREAD on the inotify fd gives the bytes the
+        kernel holds (inotify(7)).
+        """
+        reader, fd = self._reader, self._fd
+        if reader is None or fd is None or fd.closed:
+            return False
+        return reader.pending > 0 or fd.bytes_queued() > 0
 
     @property
     def watch_count(self) -> int:

@@ -189,3 +189,15 @@ def test_emfile_names_the_instance_sysctl() -> None:
     assert out.startswith(f"{errno.EMFILE} ")
     assert "fs.inotify.max_user_instances" in out
     assert "RLIMIT_NOFILE" in out
+
+
+def test_bytes_queued_counts_what_the_kernel_holds(tmp_path: Path) -> None:
+    """1. Nothing queued: 0.  2. One CREATE queued: one record's worth.  3. Read: 0 again."""
+    with InotifyFd() as fd:
+        fd.add_watch(os.fsencode(tmp_path), Mask.CREATE)
+        assert fd.bytes_queued() == 0
+        (tmp_path / "abc").touch()
+        queued = fd.bytes_queued()
+        assert queued >= 16 + len(b"abc")
+        assert len(fd.read()) == queued
+        assert fd.bytes_queued() == 0

@@ -185,3 +185,33 @@ async def test_root_watch_limit_is_a_watch_limit_error(tree: bytes) -> None:
     assert isinstance(info.value, OSError)
     assert "fs.inotify.max_user_watches" in str(info.value)
     watcher.close()
+
+
+async def test_set_roots_with_a_new_mask_reaches_existing_watches(tree: bytes) -> None:
+    """1. Watch with CREATE|DELETE only: a chmod in tree/x reports nothing.
+    2. set_roots(same roots, mask | ATTRIB): the same watches (same count) now report
+       ATTRIB for tree/x/f; no watch was added or lost."""
+    touch(tree + b"/x/f")
+    async with Driver([tree], Mask.CREATE | Mask.DELETE) as d:
+        os.chmod(tree + b"/x/f", 0o600)
+        events = await d.barrier()
+        assert not [e for e in events if e.mask & Mask.ATTRIB]
+        watches = d.watcher.watch_count
+        await d.watcher.set_roots([Root(tree)], Mask.CREATE | Mask.DELETE | Mask.ATTRIB)
+        assert d.watcher.watch_count == watches
+        os.chmod(tree + b"/x/f", 0o644)
+        events = await d.until(lambda e: bool(e.mask & Mask.ATTRIB))
+        assert events[-1].path == tree + b"/x/f"
+
+
+async def test_has_input_sees_the_kernel_queue(tree: bytes) -> None:
+    """The watchdog probe: idle -> False; an event queued in the kernel -> True; after
+    the watcher read and processed it -> False again. (Reads are left out of the mask: the
+    watcher's own scan would queue OPEN/CLOSE_NOWRITE on the directories.)"""
+    quiet = Mask.ALL & ~(Mask.OPEN | Mask.ACCESS | Mask.CLOSE_NOWRITE)
+    async with Driver([tree], quiet) as d:
+        assert not d.watcher.has_input()
+        touch(tree + b"/x/new")
+        assert d.watcher.has_input()
+        await d.barrier()
+        assert not d.watcher.has_input()
