@@ -5,8 +5,7 @@ every watcher then starts on it in turn. Ready is spawn to the watcher's own rea
 signal: fswatchd's READY=1 (sd_notify), inotifywait's "Watches established.", our peers'
 READY after their walk + add_watch. For watchman it is a fresh server (its own socket and
 state file) from the ``watch`` command to the answer of a query, which watchman holds
-until the crawl is settled. Memory: VmRSS at ready and the peak (ru_maxrss, or VmHWM for
-watchman's daemonised server), from proc(5)/wait4(2).
+until the crawl is settled. Memory: VmRSS and VmHWM (peak) at ready, from proc(5).
 """
 
 from __future__ import annotations
@@ -66,13 +65,14 @@ def _watchman(work: Path, root: Path, timeout: float) -> dict[str, float]:
 
 def _stream(spec: WatcherSpec, work: Path, root: Path, timeout: float) -> dict[str, float]:
     started = start_watcher(spec, root, work, timeout=timeout)
-    rss = started.child.memory().get("VmRSS", 0)
+    mem = started.child.memory()
     started.finish()
-    ru = started.child.rusage
+    # VmHWM, not wait4's ru_maxrss: the kernel carries ru_maxrss across execve(2), so a
+    # small child would report the harness's own size at fork time.
     return {
         "ready": started.ready_s,
-        "rss": rss,
-        "peak": float(ru.ru_maxrss) if ru is not None else 0.0,  # type: ignore[attr-defined]
+        "rss": mem.get("VmRSS", 0),
+        "peak": mem.get("VmHWM", 0),
         "cpu": started.child.cpu_seconds() or 0.0,
     }
 

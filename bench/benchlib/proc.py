@@ -151,8 +151,9 @@ def proc_status_kb(pid: int) -> dict[str, int]:
 class Child:
     """One measured process: started in its own session, both streams counted.
 
-    ``finish()`` reaps it with wait4(2), so ``rusage`` holds its own CPU seconds and peak
-    RSS (``ru_maxrss``, KiB) - not those of every child the harness ever had.
+    ``finish()`` reaps it with wait4(2), so ``rusage`` holds its own CPU seconds - not those
+    of every child the harness ever had. (Its ``ru_maxrss`` is not used: the kernel keeps it
+    across execve(2), so it includes the harness's size at fork time; read VmHWM instead.)
     """
 
     def __init__(
