@@ -142,12 +142,18 @@ class Daemon:
 
     async def _serve(self, tg: asyncio.TaskGroup) -> None:
         dispatcher_ready = asyncio.Event()
-        tg.create_task(self.dispatcher.run(ready=dispatcher_ready), name="dispatcher")
+        dispatcher = tg.create_task(self.dispatcher.run(ready=dispatcher_ready), name="dispatcher")
         await dispatcher_ready.wait()
+
+        async def dispatcher_alive() -> bool:
+            # The dispatcher is callback-driven on this loop: it responds while its task
+            # lives. A full queue behind long actions is busy, not wedged.
+            return not dispatcher.done()
+
         await self.watcher.start()
         pump = tg.create_task(self._pump(), name="pump")
         background = [
-            tg.create_task(watchdog_loop([self._pump_beat]), name="watchdog"),
+            tg.create_task(watchdog_loop([self._pump_beat, dispatcher_alive]), name="watchdog"),
             tg.create_task(self._status_loop(), name="status"),
         ]
         ready(self._status())
