@@ -44,6 +44,10 @@ MESSAGE_ID_ACTION_RETRY = "a575f33ec714414097107276b6a4f0ba"
 
 _log = logging.getLogger(LOGGER_NAME)
 
+#: Control characters as ``\xNN``: a file name holding a newline must not start a forged
+#: line in a text log (stderr), nor split the journal's MESSAGE (same as dispatch's show_path).
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -177,7 +181,11 @@ def log_outcome(outcome: Outcome) -> None:
         fields["FSWATCHD_SIGNAL"] = _signal_name(outcome.signal)
     if outcome.http_status is not None:
         fields["FSWATCHD_HTTP_STATUS"] = outcome.http_status
-    path = outcome.path.decode(errors="backslashreplace") if outcome.path is not None else "-"
+    path = (
+        outcome.path.decode(errors="backslashreplace").translate(_CONTROL)
+        if outcome.path is not None
+        else "-"
+    )
     _log.log(
         level,
         "%s for %s %s in %d ms (attempt %d)",
