@@ -51,6 +51,7 @@ WAIT = 20.0
 #: Seconds a stopped daemon gets before SIGKILL at teardown.
 STOP_WAIT = 20.0
 _POLL = 0.02
+_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
 #: The daemon's command line, before its options.
 DAEMON = (sys.executable, "-m", "fswatchd", "run")
 
@@ -147,6 +148,11 @@ class Daemon:
         """The log lines in which the regex ``pattern`` is found."""
         rx = re.compile(pattern)
         return [line for line in self.log().splitlines() if rx.search(line)]
+
+    def stray_lines(self) -> list[str]:
+        """Log lines that do not start a record (a timestamp): a record split by a name
+        holding a newline, which could forge a record in a text log."""
+        return [line for line in self.log().splitlines() if not _RECORD.match(line)]
 
     def wait_log(self, pattern: str, count: int = 1, timeout: float = WAIT) -> list[str]:
         """Wait until ``count`` log lines match the regex ``pattern``; return them."""

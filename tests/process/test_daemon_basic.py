@@ -200,6 +200,7 @@ def test_hostile_names_reach_children_byte_exact(start_daemon, tmp_path: Path) -
     assert not _pwned(places)
     assert (tmp_path / "canary").is_dir()
     assert daemon.stop() == 0
+    assert not daemon.stray_lines()
 
 
 # -- 7. config errors ---------------------------------------------------------------------
