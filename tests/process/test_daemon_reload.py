@@ -128,10 +128,13 @@ def test_no_event_lost_across_reloads_under_load(start_daemon, tmp_path: Path) -
     done = threading.Event()
 
     def writer() -> None:
+        # Paced (load generation, not ordering): about 500 files/s keeps the whole test
+        # to a few thousand actions however long the reloads take.
         while not done.is_set() or len(created) < 300:
             name = f"f{len(created):05}"
             (root / name).write_text(name)
             created.append(name)
+            done.wait(0.002)
 
     thread = threading.Thread(target=writer, name="writer")
     thread.start()
