@@ -152,6 +152,10 @@ for field in FSWATCHD_EVENT_ID FSWATCHD_DURATION_MS FSWATCHD_ATTEMPT _SYSTEMD_UN
     grep -q "\"$field\"" <<<"$entry" || fail "the outcome entry lacks $field: $entry"
 done
 ok "$entry"
+out=$(timeout 30 /usr/local/bin/fswatchd log -u fswatchd --rule e2e-copy)
+grep -qF 'e2e-copy run ok exit 0' <<<"$out" && grep -qF '\xff.txt' <<<"$out" ||
+    fail "fswatchd log -u fswatchd --rule e2e-copy does not show the outcome: $out"
+ok "fswatchd log -u fswatchd: ${out#* }"
 
 # ----------------------------------------------------------------------------------------
 step "systemctl reload with a bad rules file fails visibly; the old rules keep running"
@@ -215,7 +219,7 @@ ok "systemd logged the watchdog timeout, SIGABRT, the faulthandler traceback and
 grep -E "^fswatchd.service: (Watchdog|Killing|Main process|Failed with|Scheduled)" <<<"$log" | sed 's/^/        /'
 printf 'after\n' >"$srv/in/after-watchdog.txt"
 wait_until 10 "e2e-copy to run in the restarted daemon" test -e "$srv/out/after-watchdog.txt"
-ok "restarted as MainPID $pid3, NRestarts=$(prop NRestarts), rules run"
+ok "restarted as MainPID $pid3, NRestarts=$(prop NRestarts), Result=$(prop Result) again, rules run"
 
 # ----------------------------------------------------------------------------------------
 step "systemctl stop drains a running slow action, then stops with Result=success"
