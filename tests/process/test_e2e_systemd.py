@@ -23,7 +23,7 @@ SYSTEMD_BOX = REPO.parent / "shared" / "tools" / "systemd-box"
 RUN = "tests/e2e/run.sh"
 #: The host's CA bundle: pip inside the box needs it to reach the package index.
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-#: Seconds for the whole run. Measured: 21-25 s (make install about 10 s of it); the first
+#: Seconds for the whole run. Measured: 21-29 s (make install 9-15 s of it); the first
 #: run on a machine also builds the box image with make in it (25-70 s).
 DEADLINE = 900
 
