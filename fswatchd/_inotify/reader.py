@@ -52,6 +52,7 @@ class InotifyReader:
         self._high_water = high_water
         self._events: list[RawEvent] = []
         self._ready = asyncio.Event()
+        self._interrupted = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.NEW
         self._error: BaseException | None = None
@@ -92,10 +93,20 @@ class InotifyReader:
         while not self._events:
             if self._error is not None:
                 raise self._error
-            if self._state is _State.CLOSED:
+            if self._state is _State.CLOSED or self._interrupted:
+                self._interrupted = False
                 return
             self._ready.clear()
             await self._ready.wait()
+
+    def interrupt(self) -> None:
+        """Make the current (or next) ``wait()`` return without records, once.
+
+        For the owner that produced work of its own (a reload's scan) while its consumer
+        waits on the fd. Like every wake-up here, it carries no payload.
+        """
+        self._interrupted = True
+        self._ready.set()
 
     def take(self) -> list[RawEvent]:
         """Pop every buffered record, oldest first (``[]`` when none); resumes reading."""

@@ -174,6 +174,8 @@ class RecursiveWatcher:
                 engine.arm(path)
         self._roots = new
         self._pending += engine.take_out()
+        if self._pending and self._reader is not None:
+            self._reader.interrupt()  # batches() may be waiting on the fd: hand these over
 
     # -- iteration -------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Ordering never relies on sleeps: a sentinel file's CREATE is the barrier that sa
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,3 +220,29 @@ async def test_start_twice_is_an_error(ifd: InotifyFd) -> None:
 def test_high_water_must_be_positive(ifd: InotifyFd) -> None:
     with pytest.raises(ValueError, match="high_water"):
         InotifyReader(ifd, high_water=0)
+
+
+async def test_interrupt_wakes_a_waiter_once_without_records(tmp_path: Path) -> None:
+    """1. A waiter blocks on an idle fd.  2. interrupt(): it returns, take() is empty.
+    3. The next wait() blocks again until a real record arrives."""
+    with InotifyFd() as fd:
+        fd.add_watch(os.fsencode(tmp_path), Mask.CREATE)
+        reader = InotifyReader(fd)
+        reader.start()
+        try:
+            waiter = asyncio.ensure_future(reader.wait())
+            await asyncio.sleep(0)
+            assert not waiter.done()
+            reader.interrupt()
+            async with asyncio.timeout(5):
+                await waiter
+            assert reader.take() == []
+            again = asyncio.ensure_future(reader.wait())
+            await asyncio.sleep(0)
+            assert not again.done()
+            (tmp_path / "f").touch()
+            async with asyncio.timeout(5):
+                await again
+            assert [e.name for e in reader.take()] == [b"f"]
+        finally:
+            reader.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import shutil
@@ -215,3 +216,20 @@ async def test_has_input_sees_the_kernel_queue(tree: bytes) -> None:
         assert d.watcher.has_input()
         await d.barrier()
         assert not d.watcher.has_input()
+
+
+async def test_set_roots_wakes_a_waiting_consumer(tmp_path: Path) -> None:
+    """1. A consumer waits for events while nothing happens on disk.
+    2. set_roots() adds a root whose file already exists.
+    3. The consumer gets the synthetic CREATE for it without any further kernel event."""
+    one, two = bytes(tmp_path / "one"), bytes(tmp_path / "two")
+    os.mkdir(one)
+    os.mkdir(two)
+    touch(two + b"/old")
+    async with Driver([one]) as d:
+        waiting = asyncio.ensure_future(d.until(lambda e: e.path == two + b"/old"))
+        await asyncio.sleep(0)  # let the consumer reach its wait on the fd
+        await d.watcher.set_roots([Root(one), Root(two)])
+        async with asyncio.timeout(5):
+            events = await waiting
+        assert events[-1].synthetic

@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from daemon_support import Daemon, read_lines, start_daemon, wait_until, write_rules
 
 __all__ = ["start_daemon"]
@@ -74,12 +73,6 @@ def test_reload_with_new_events_on_a_watched_root(start_daemon, tmp_path: Path) 
     assert daemon.stop() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fswatchd/watch/recursive.py set_roots() queues the new root's scan events in "
-    "_pending but does not wake batches(), which waits in reader.wait(): they are "
-    "delivered only when some later kernel event arrives",
-)
 def test_reload_adding_a_root_acts_on_its_existing_files(start_daemon, tmp_path: Path) -> None:
     """1. Rules with one root; a second root whose files already exist.
     2. Good rules adding the second root, and SIGHUP: its existing files are acted on
