@@ -19,7 +19,7 @@ from ._inotify.flags import Mask as Mask
 from ._inotify.flags import Wd as Wd
 from ._inotify.flags import mask_names as mask_names
 
-__all__ = ["Cookie", "FsEvent", "Mask", "RawEvent", "Wd", "mask_names"]
+__all__ = ["Cookie", "FsEvent", "Mask", "RawEvent", "Wd", "mask_names", "show_path"]
 
 
 class RawEvent(NamedTuple):
@@ -65,3 +65,15 @@ class FsEvent(NamedTuple):
     root: bytes | None = None
     errno: int = 0
     message: str | None = None
+
+
+#: Control characters as ``\xNN``: a file name holding a newline must neither forge a line
+#: in a text log nor split the journal's MESSAGE.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+
+
+def show_path(path: bytes) -> str:
+    """``path`` for a one-line log message: bytes that are not UTF-8 as ``\\xNN``
+    (backslashreplace), control characters as ``\\xNN``. For people, not for parsing:
+    structured fields (``FSWATCHD_PATH``) carry the exact bytes."""
+    return path.decode(errors="backslashreplace").translate(_CONTROL)

@@ -17,7 +17,7 @@ import signal
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..events import FsEvent
+from ..events import FsEvent, show_path
 
 __all__ = [
     "LOGGER_NAME",
@@ -43,10 +43,6 @@ MESSAGE_ID_ACTION_FAILED = "6cd85ade169d460ea256c2f3f0411640"
 MESSAGE_ID_ACTION_RETRY = "a575f33ec714414097107276b6a4f0ba"
 
 _log = logging.getLogger(LOGGER_NAME)
-
-#: Control characters as ``\xNN``: a file name holding a newline must not start a forged
-#: line in a text log (stderr), nor split the journal's MESSAGE (same as dispatch's show_path).
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,11 +177,7 @@ def log_outcome(outcome: Outcome) -> None:
         fields["FSWATCHD_SIGNAL"] = _signal_name(outcome.signal)
     if outcome.http_status is not None:
         fields["FSWATCHD_HTTP_STATUS"] = outcome.http_status
-    path = (
-        outcome.path.decode(errors="backslashreplace").translate(_CONTROL)
-        if outcome.path is not None
-        else "-"
-    )
+    path = show_path(outcome.path) if outcome.path is not None else "-"
     _log.log(
         level,
         "%s for %s %s in %d ms (attempt %d)",

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..actions.base import Action, Job, Outcome, log_outcome
+from ..events import show_path
 from ..workqueue import PendingEntry
-from .loops import show_path
 from .model import DispatchRule
 
 __all__ = ["JobResult", "job_for", "run_job"]

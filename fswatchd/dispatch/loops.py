@@ -28,7 +28,9 @@ import logging
 from collections import deque
 from typing import NamedTuple
 
-__all__ = ["FRESH", "LoopGuard", "Verdict", "show_path"]
+from ..events import show_path
+
+__all__ = ["FRESH", "LoopGuard", "Verdict"]
 
 _log = logging.getLogger("fswatchd.dispatch")
 
@@ -37,12 +39,6 @@ _log = logging.getLogger("fswatchd.dispatch")
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") | frozenset(
     range(0x80, 0x100)
 )
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
-
-
-def show_path(path: bytes) -> str:
-    """``path`` for a one-line log message: undecodable bytes and control characters escaped."""
-    return path.decode(errors="backslashreplace").translate(_CONTROL)
 
 
 def _stem_end(name: bytes) -> int:

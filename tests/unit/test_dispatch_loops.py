@@ -8,7 +8,8 @@ import pytest
 from dispatch_fakes import FakeAction, FakeClock, make, match, rule, running, until
 
 from fswatchd.actions.base import Job
-from fswatchd.dispatch.loops import LoopGuard, show_path
+from fswatchd.dispatch.loops import LoopGuard
+from fswatchd.events import show_path
 
 
 def loop_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
