@@ -13,7 +13,8 @@
 # STATUS in `systemctl status`; a file event runs an action; its outcome in the journal
 # with structured fields; a bad reload fails and the old rules keep running; a good
 # reload brings a new rule; a wedged daemon (SIGSTOP) is killed by the watchdog and
-# restarted; `systemctl stop` drains a running slow action; make uninstall.
+# restarted; `systemctl stop` drains a running slow action; an instance of the template
+# unit runs; make uninstall.
 # Every wait has a deadline. On failure it prints the step, the unit's state and its log.
 set -Eeuo pipefail
 
@@ -69,7 +70,9 @@ prop_is() { [ "$(prop "$1")" = "$2" ]; }
 status_starts() { case "$(prop StatusText)" in "$1"*) return 0 ;; *) return 1 ;; esac; }
 active_running() { prop_is ActiveState active && prop_is SubState running; }
 sc() { timeout 60 systemctl "$@"; }
-journal_has() { journalctl --sync && "$here/journal-entry.py" "$unit" "$@"; }
+# journal_in UNIT FIELD=VALUE...: an entry of UNIT with these exact fields exists (printed).
+journal_in() { journalctl --sync && "$here/journal-entry.py" "$@"; }
+journal_has() { journal_in "$unit" "$@"; }
 install_rules() { install -m 644 -o root -g root "$here/$1" /etc/fswatchd/rules.yaml; }
 
 # ----------------------------------------------------------------------------------------
@@ -239,6 +242,22 @@ wait_until 10 "the slow action's outcome entry (exit 0) in the journal" \
 log=$(journalctl -u "$unit" -o cat --no-pager)
 grep -qF "stop 4/4: done" <<<"$log" || fail "no 'stop 4/4: done' in the log"
 ok "stopped in ${stop_s}s after the action completed; Result=success"
+
+# ----------------------------------------------------------------------------------------
+step "the template: fswatchd@e2e runs /etc/fswatchd/e2e.yaml with its own state directory"
+install -m 644 -o root -g root "$here/rules.yaml" /etc/fswatchd/e2e.yaml
+sc start fswatchd@e2e.service
+[ "$(systemctl show -P ActiveState fswatchd@e2e.service)" = active ] || fail "fswatchd@e2e is not active"
+[ -d /var/lib/fswatchd/e2e ] && [ -d /run/fswatchd/e2e ] ||
+    fail "StateDirectory=/RuntimeDirectory= of the instance are missing"
+printf 'instance\n' >"$srv/in/instance.txt"
+wait_until 10 "the instance's copy action" test -e "$srv/out/instance.txt"
+wait_until 10 "the instance's outcome entry under -u fswatchd@e2e" \
+    journal_in fswatchd@e2e.service FSWATCHD_RULE=e2e-copy \
+    "FSWATCHD_PATH=$srv/in/instance.txt" FSWATCHD_EXIT_STATUS=0
+sc stop fswatchd@e2e.service
+[ "$(systemctl show -P Result fswatchd@e2e.service)" = success ] || fail "fswatchd@e2e did not stop cleanly"
+ok "started, ran an action, logged under fswatchd@e2e.service, stopped with Result=success"
 
 # ----------------------------------------------------------------------------------------
 step "make uninstall removes the installation and keeps /etc/fswatchd"
