@@ -307,6 +307,45 @@ def test_hostile_names_text_one_line_each(start_watch: Callable[..., Watch], roo
     ]
 
 
+def test_overflow_line_then_repair(start_watch: Callable[..., Watch], root: Path) -> None:
+    """1. Stop the watch (SIGSTOP, confirmed by waitid) and create as many files as the
+       kernel queue holds events (fs.inotify.max_queued_events; two events a file).
+    2. SIGCONT; read up to the overflow line, which is written in one batch with the
+       repair; then write a barrier file, whose kernel CLOSE_WRITE ends the read.
+    3. One line {"path": null, "mask": ["Q_OVERFLOW"]}; the lines after it up to the
+       barrier are synthetic; every file was reported with a CREATE line."""
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    if limit > 65536:
+        pytest.skip(f"fs.inotify.max_queued_events is {limit}: too many files to overflow it")
+    watch = start_watch("-r", "--json", "-e", "create,close_write", str(root))
+    watch.proc.send_signal(signal.SIGSTOP)
+    os.waitid(os.P_PID, watch.proc.pid, os.WSTOPPED | os.WNOWAIT)
+    names = {f"f{i}" for i in range(limit)}
+    for name in names:
+        os.close(os.open(root / name, os.O_CREAT | os.O_WRONLY, 0o644))
+    watch.proc.send_signal(signal.SIGCONT)
+    before = watch.events_until(lambda e: e["path"] is None)
+    assert before[-1] == {
+        "path": None,
+        "mask": ["Q_OVERFLOW"],
+        "is_dir": False,
+        "src_path": None,
+        "synthetic": False,
+        "cookie": 0,
+    }
+    write(root / "barrier")
+    barrier = str(root / "barrier")
+    after = watch.events_until(
+        lambda e: e["path"] == barrier and e["mask"] == ["CLOSE_WRITE"] and not e["synthetic"]
+    )
+    repair = [e for e in after if e["path"] != barrier]
+    assert repair
+    assert all(e["synthetic"] for e in repair)
+    assert not any(e["path"] is None for e in after)
+    created = {Path(e["path"]).name for e in before + after if e["mask"] == ["CREATE"]}
+    assert names <= created
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_cleanly(
     start_watch: Callable[..., Watch], root: Path, signum: signal.Signals
