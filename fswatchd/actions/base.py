@@ -17,7 +17,7 @@ import signal
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..events import FsEvent, show_path
+from ..events import FsEvent, mask_names, show_path
 
 __all__ = [
     "LOGGER_NAME",
@@ -87,6 +87,7 @@ class Outcome:
         error: a sentence saying what went wrong, ``None`` when ``ok``.
         timed_out: the child was stopped because it ran past its timeout, or the last
             webhook attempt timed out.
+        mask: the event's mask (``Mask`` bits as int), 0 when unknown.
     """
 
     rule: str
@@ -101,6 +102,7 @@ class Outcome:
     attempt: int = 1
     error: str | None = None
     timed_out: bool = False
+    mask: int = 0
 
 
 class Action(Protocol):
@@ -154,7 +156,7 @@ def log_outcome(outcome: Outcome) -> None:
     The record's ``journal`` extra holds FSWATCHD_RULE, FSWATCHD_PATH (bytes),
     FSWATCHD_ACTION, FSWATCHD_EVENT_ID, FSWATCHD_EXIT_STATUS (``-N`` when killed by
     signal N), FSWATCHD_SIGNAL (``SIGKILL``) and FSWATCHD_HTTP_STATUS (when known),
-    FSWATCHD_DURATION_MS, FSWATCHD_ATTEMPT and
+    FSWATCHD_DURATION_MS, FSWATCHD_ATTEMPT, FSWATCHD_MASK (the event, when known) and
     MESSAGE_ID (:data:`MESSAGE_ID_ACTION_OK` or :data:`MESSAGE_ID_ACTION_FAILED`).
     """
     level = logging.INFO if outcome.ok else logging.WARNING
@@ -169,6 +171,8 @@ def log_outcome(outcome: Outcome) -> None:
         "FSWATCHD_DURATION_MS": round(outcome.duration * 1000),
         "FSWATCHD_ATTEMPT": outcome.attempt,
     }
+    if outcome.mask:
+        fields["FSWATCHD_MASK"] = "|".join(mask_names(outcome.mask))
     if outcome.exit_status is not None:
         fields["FSWATCHD_EXIT_STATUS"] = outcome.exit_status
     if outcome.signal is not None:

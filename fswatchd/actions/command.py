@@ -155,6 +155,7 @@ class ChildAction:
             "action": self.kind,
             "event_id": job.event_id,
             "path": job.event.path,
+            "mask": job.event.mask,
             "duration": duration,
         }
         if isinstance(result, str):

@@ -174,6 +174,7 @@ class WebhookAction:
             action=self.kind,
             event_id=job.event_id,
             path=job.event.path,
+            mask=job.event.mask,
             ok=result.status is not None and verdict(result.status) is Verdict.OK,
             http_status=result.status,
             duration=loop.time() - started,

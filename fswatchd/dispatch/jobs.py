@@ -116,6 +116,7 @@ async def _run_action(action: Action, job: Job, clock: Callable[[], float]) -> O
                 action=action.kind,
                 event_id=job.event_id,
                 path=job.event.path,
+                mask=job.event.mask,
                 ok=False,
                 duration=max(0.0, clock() - start),
                 error=f"the action raised {type(exc).__name__}: {exc}",

@@ -292,6 +292,7 @@ async def test_output_is_logged_line_by_line_with_fields(
     assert done.levelno == logging.INFO
     assert done.journal["MESSAGE_ID"] == MESSAGE_ID_ACTION_OK  # type: ignore[attr-defined]
     assert done.journal["FSWATCHD_EXIT_STATUS"] == 0  # type: ignore[attr-defined]
+    assert done.journal["FSWATCHD_MASK"] == "MOVED_TO|ISDIR"  # type: ignore[attr-defined]
     assert caplog.records.index(done) == len(caplog.records) - 1  # output lines come first
 
 
