@@ -175,6 +175,24 @@ def test_create_write_read_rename_delete(start_watch: Callable[..., Watch], root
         assert event["is_dir"] is False
 
 
+def test_ready_means_every_initial_watch_is_placed(
+    start_watch: Callable[..., Watch], root: Path
+) -> None:
+    """1. A tree exists before the start: a/b/c (and a file, which is not reported).
+    2. Right after READY=1, write a/b/c/new: it is reported, and the first line is its
+       CREATE: the initial walk itself reports nothing."""
+    (root / "a" / "b" / "c").mkdir(parents=True)
+    write(root / "a" / "old")
+    watch = start_watch("-r", "--json", str(root))
+    write(root / "a" / "b" / "c" / "new")
+    events = watch.events_until(lambda e: e["mask"] == ["CLOSE_WRITE"])
+    assert [(m, p) for m, p, _ in summary(events, root)] == [
+        ("CREATE", b"a/b/c/new"),
+        ("MODIFY", b"a/b/c/new"),
+        ("CLOSE_WRITE", b"a/b/c/new"),
+    ]
+
+
 def test_moved_in_directory_is_scanned(start_watch: Callable[..., Watch], root: Path) -> None:
     """1. Build d/e/f outside the root, then move d in: the kernel reports only d.
     2. The scan reports d/e and d/e/f as synthetic events; the file gives CREATE, then
