@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..events import FsEvent, mask_names, show_path
+from ..message_ids import MESSAGE_ID_ACTION_FAILED as MESSAGE_ID_ACTION_FAILED
+from ..message_ids import MESSAGE_ID_ACTION_OK as MESSAGE_ID_ACTION_OK
+from ..message_ids import MESSAGE_ID_ACTION_RETRY as MESSAGE_ID_ACTION_RETRY
 
 __all__ = [
     "LOGGER_NAME",
@@ -33,14 +36,6 @@ __all__ = [
 #: The logger every action writes to: child output lines, retries, outcomes.
 LOGGER_NAME = "fswatchd.actions"
 
-# These repeat fswatchd.message_ids (a higher layer, which this one may not
-# import) and systemd/fswatchd.catalog; a test keeps them equal.
-#: journald MESSAGE_ID of the "action finished" record (``journalctl MESSAGE_ID=...``).
-MESSAGE_ID_ACTION_OK = "0081743da4e24ba7a917363e98f26e3f"
-#: journald MESSAGE_ID of the "action failed" record (non-zero exit, signal, timeout, HTTP).
-MESSAGE_ID_ACTION_FAILED = "6cd85ade169d460ea256c2f3f0411640"
-#: journald MESSAGE_ID of the "webhook attempt failed, retrying" record.
-MESSAGE_ID_ACTION_RETRY = "a575f33ec714414097107276b6a4f0ba"
 
 _log = logging.getLogger(LOGGER_NAME)
 

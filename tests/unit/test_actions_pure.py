@@ -11,12 +11,9 @@ import os
 
 import pytest
 
-from fswatchd import message_ids
 from fswatchd.actions import Job, Outcome, job_env, job_values
 from fswatchd.actions.base import (
     MESSAGE_ID_ACTION_FAILED,
-    MESSAGE_ID_ACTION_OK,
-    MESSAGE_ID_ACTION_RETRY,
     log_outcome,
 )
 from fswatchd.actions.command import CommandAction
@@ -173,12 +170,6 @@ def test_overflow_body_has_null_paths() -> None:
 def test_sign() -> None:
     expected = hmac.new(b"k", b"body", hashlib.sha256).hexdigest()
     assert sign(b"k", b"body") == "sha256=" + expected
-
-
-def test_message_ids_match_the_catalogue() -> None:
-    assert MESSAGE_ID_ACTION_OK == message_ids.MESSAGE_ID_ACTION_OK
-    assert MESSAGE_ID_ACTION_FAILED == message_ids.MESSAGE_ID_ACTION_FAILED
-    assert MESSAGE_ID_ACTION_RETRY == message_ids.MESSAGE_ID_ACTION_RETRY
 
 
 def test_log_outcome_fields(caplog: pytest.LogCaptureFixture) -> None:
