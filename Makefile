@@ -8,7 +8,7 @@ SHARED := ../shared/tools
 STAMP  := $(VENV)/.installed
 DEMO   ?= /tmp/fswatchd-demo
 
-.PHONY: run test lint unit deps clean bench bench-smoke
+.PHONY: run watch test lint unit deps clean bench bench-smoke
 
 $(STAMP): pyproject.toml scripts/system-deps
 	./scripts/system-deps
@@ -19,9 +19,17 @@ $(STAMP): pyproject.toml scripts/system-deps
 
 deps: $(STAMP)
 
+# The rules daemon on the example rules (config/rules.yaml), which watch $(DEMO)/inbox.
 run: $(STAMP)
+	mkdir -p $(DEMO)/inbox
+	@echo "fswatchd: running config/rules.yaml. In another terminal:"
+	@echo "  echo hello > $(DEMO)/inbox/hello.txt; cat $(DEMO)/arrivals.log; ls $(DEMO)/outbox"
+	@echo "(Ctrl-C stops)"
+	$(BIN)/fswatchd run -c config/rules.yaml --log-target stderr
+
+# The watcher alone, printing every event as a JSON line.
+watch: $(STAMP)
 	mkdir -p $(DEMO)
-	@echo "fswatchd: watching $(DEMO); try 'touch $(DEMO)/hello' in another terminal (Ctrl-C stops)"
 	$(BIN)/fswatchd watch -r --json $(DEMO)
 
 lint: $(STAMP)
