@@ -58,7 +58,14 @@ class ConfigError(FswatchdError):
 
 
 class WatchError(FswatchdError, OSError):
-    """A root directory could not be watched; ``errno`` and ``filename`` are kept."""
+    """A root directory could not be watched; ``errno`` and ``filename`` are kept.
+
+    Raised as ``WatchError(errno, message, filename)``; ``str()`` is the message alone,
+    which already names the path and the remedy (OSError's form would repeat both).
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror) if self.strerror else super().__str__()
 
 
 class WatchLimitError(WatchError):

@@ -13,7 +13,6 @@ import logging
 
 from ..logs import LEVELS, TARGETS, setup_logging
 from ..rules import DEFAULT_CONFIG, RuleSet, config_path, load_ruleset
-from ..supervisor import Daemon
 
 __all__ = ["HELP", "add_arguments", "main"]
 
@@ -63,5 +62,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(path: str, ruleset: RuleSet) -> None:
+    # Imported here: the CLI imports every command to build its parser, and the daemon
+    # brings aiohttp and ssl, which `fswatchd watch` and `check` do not need.
+    from ..supervisor import Daemon  # noqa: PLC0415 (see above)
+
     # The daemon's stages bind to the running loop, so it is built inside it.
     await Daemon(path, ruleset).run()
