@@ -9,6 +9,7 @@ exists to catch, which a blocked loop or a stopped process would only imitate.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -51,10 +52,8 @@ class Run:
 
     def listen(self, seconds: float) -> None:
         """Receive (and record) every message for ``seconds``: the socket is kept drained."""
-        try:
+        with contextlib.suppress(TimeoutError):
             self.nl.wait_for(lambda m: False, timeout=seconds)
-        except TimeoutError:
-            pass
 
     def wait_pings(self, count: int) -> None:
         deadline = time.monotonic() + WAIT
