@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
 DEADLINE = 20.0
 NOBODY = "65534"
+PACKAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fswatchd")
 
 CHILD = r"""
 import asyncio, json, os, sys
@@ -54,6 +55,10 @@ def tree() -> Iterator[str]:
         pytest.skip("needs root and setpriv(1) to run the watcher as another user")
     base = tempfile.mkdtemp(prefix="fswatchd-h17-")
     os.chmod(base, 0o755)
+    # The child runs as nobody, who may not traverse the checkout or its .venv (a clone
+    # under a 0700 directory): it imports a copy of the package made readable here, with
+    # the interpreter the venv points at.
+    shutil.copytree(PACKAGE, os.path.join(base, "lib", "fswatchd"))
     path = os.path.join(base, "tree")
     os.mkdir(path, 0o755)
     os.chmod(path, 0o755)
@@ -70,17 +75,20 @@ async def child(tree: str) -> AsyncIterator[asyncio.subprocess.Process]:
     with open(os.path.join(locked, "f"), "wb"):
         pass
     os.chmod(locked, 0o700)
+    lib = os.path.join(os.path.dirname(tree), "lib")
     proc = await asyncio.create_subprocess_exec(
         "setpriv",
         f"--reuid={NOBODY}",
         f"--regid={NOBODY}",
         "--clear-groups",
-        sys.executable,
+        os.path.realpath(sys.executable),
+        "-s",
         "-c",
         CHILD,
         tree,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": lib},
     )
     try:
         yield proc

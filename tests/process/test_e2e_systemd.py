@@ -74,6 +74,7 @@ def _run(command: list[str]) -> tuple[int, str]:
     return proc.returncode, out
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(DEADLINE + 60)
 def test_service_end_to_end_under_systemd() -> None:
     command = _command()
