@@ -12,7 +12,8 @@ import faulthandler
 import logging
 
 from ..logs import LEVELS, TARGETS, setup_logging
-from ..rules import DEFAULT_CONFIG, RuleSet, config_path, load_ruleset
+from ..rules import RuleSet, config_path, load_ruleset
+from .check import add_arguments as add_config_option
 
 __all__ = ["HELP", "add_arguments", "main"]
 
@@ -23,13 +24,7 @@ log = logging.getLogger("fswatchd")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``-c/--config``, ``--log-target`` and ``--log-level`` on ``parser``."""
-    parser.add_argument(
-        "-c",
-        "--config",
-        metavar="PATH",
-        help=f"rules file, or directory of *.yaml files (default: $FSWATCHD_CONFIG, "
-        f"else {DEFAULT_CONFIG})",
-    )
+    add_config_option(parser)
     parser.add_argument(
         "--log-target",
         choices=TARGETS,
