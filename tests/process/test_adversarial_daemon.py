@@ -1,0 +1,157 @@
+"""Hostile inputs against the real daemon and CLI: rules files an operator (or whoever can
+write them) might hand it, checked against what docs/cli.md and docs/config.md promise.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from daemon_support import Daemon, start_daemon, wait_until, write_rules
+
+__all__ = ["start_daemon"]
+
+FSWATCHD = (sys.executable, "-m", "fswatchd")
+
+
+def _rules(root: Path, log: Path) -> dict[str, object]:
+    argv = ["/bin/sh", "-c", 'printf "%s\\n" "$1" >> "$0"', str(log), "{relpath}"]
+    return {"rules": [{"name": "r", "watch": str(root), "actions": [{"run": argv}]}]}
+
+
+def _reload_outcome(daemon: Daemon) -> None:
+    """Wait until the daemon logged the end of a reload, or died."""
+    wait_until(
+        lambda: (
+            daemon.proc.poll() is not None or daemon.log_matches(r"reload (failed|ok)|reloaded")
+        ),
+        lambda: f"the end of the reload; log:\n{daemon.log()}",
+    )
+
+
+# -- a reload with a hostile rules file -----------------------------------------------------
+
+#: id -> rules text that a reload must refuse while the old rules keep running.
+RELOAD_REFUSED = {
+    "alias-to-itself": "a: &a [*a]\nrules: []\n",
+    "nested-3000-deep": "rules: " + "[" * 3000 + "]" * 3000 + "\n",
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Daemon.reload catches ConfigError only; the loader raises RecursionError for a "
+    "self-referencing alias or deep nesting, which ends the daemon (exit 1) instead of "
+    "keeping the old rules",
+)
+@pytest.mark.parametrize("text", RELOAD_REFUSED.values(), ids=RELOAD_REFUSED.keys())
+def test_reload_with_a_recursive_rules_file_keeps_the_old_rules(
+    start_daemon, tmp_path: Path, text: str
+) -> None:
+    """1. A daemon with one rule; the rules file is replaced by `text`; SIGHUP.
+    2. The daemon is still running, logged "reload failed", and still acts on events.
+    """
+    root, log = tmp_path / "in", tmp_path / "log"
+    root.mkdir()
+    daemon = start_daemon(_rules(root, log))
+    write_rules(tmp_path / "rules.yaml", text)
+    daemon.signal(signal.SIGHUP)
+    _reload_outcome(daemon)
+    assert daemon.proc.poll() is None, daemon.log()
+    assert daemon.log_matches("reload failed")
+    (root / "after").write_bytes(b"x")
+    wait_until(lambda: log.exists() and b"after\n" in log.read_bytes(), "the old rule's action")
+    assert daemon.stop() == 0
+
+
+# -- alias bomb -----------------------------------------------------------------------------
+
+
+def _bomb(levels: int) -> str:
+    """Billion laughs: each level is 9 aliases of the one before (9**levels leaves)."""
+    lines = ['l0: &l0 ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    lines.append("rules: [{name: r, watch: /srv/in, actions: [{run: [/bin/true]}]}]")
+    return "\n".join(lines) + "\n"
+
+
+def _limit_memory() -> None:  # runs in the child between fork and exec
+    limit = 1 << 30  # 1 GiB of address space: far above what a rules file may cost
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="aliases are expanded into fresh objects (yamlpos._build per reference): a 1 KB "
+    "alias bomb grows until MemoryError (exit 1, or all memory without a limit) instead of "
+    "being refused",
+)
+def test_alias_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path) -> None:
+    """1. A 9-level billion-laughs document (9**9 leaves, < 1 KB of text).
+    2. `fswatchd check` under a 1 GiB address-space limit exits 3 (invalid rules) within
+       30 s: never a MemoryError or a hang.
+    """
+    rules = tmp_path / "bomb.yaml"
+    rules.write_text(_bomb(9))
+    done = subprocess.run(
+        [*FSWATCHD, "check", "-c", str(rules)],
+        capture_output=True,
+        timeout=30,
+        preexec_fn=_limit_memory,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr.decode(errors="replace")[-2000:]
+
+
+# -- check and run must agree ---------------------------------------------------------------
+
+
+def _check(rules: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*FSWATCHD, "check", "-c", str(rules)], capture_output=True, timeout=60, check=False
+    )
+
+
+#: id -> (rule keys, webhook keys): things `check` calls valid that `run` refuses.
+DISAGREE = {
+    "unknown-user": ({"user": "no-such-user-fswatchd"}, None),
+    "missing-secret-file": ({}, {"secret_file": "{tmp}/no-such-secret"}),
+    "secret-file-is-a-directory": ({}, {"secret_file": "{tmp}"}),
+    "ca-file-not-pem": ({}, {"ca_file": "{tmp}/rules.yaml"}),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`fswatchd check` validates without building actions: it calls rules valid "
+    "(exit 0; a missing secret_file is documented as a mere warning) that `fswatchd run` "
+    "refuses with exit 3, so ExecReload=fswatchd check does not catch them",
+)
+@pytest.mark.parametrize("rule_keys,hook_keys", DISAGREE.values(), ids=DISAGREE.keys())
+def test_check_and_run_agree_on_validity(
+    start_daemon,
+    tmp_path: Path,
+    rule_keys: dict[str, str],
+    hook_keys: dict[str, str] | None,
+) -> None:
+    """1. Rules that `fswatchd check` accepts (exit 0).
+    2. `fswatchd run` on the same file starts (READY=1) rather than exiting 3.
+    """
+    root = tmp_path / "in"
+    root.mkdir()
+    action: dict[str, object] = {"run": ["/bin/true"]}
+    if hook_keys is not None:
+        hook = {"url": "http://127.0.0.1:9/"}
+        hook |= {k: v.format(tmp=tmp_path) for k, v in hook_keys.items()}
+        action = {"webhook": hook}
+    rule = {"name": "r", "watch": str(root), "actions": [action], **rule_keys}
+    rules = write_rules(tmp_path / "rules.yaml", {"rules": [rule]})
+    checked = _check(rules)
+    assert checked.returncode == 0, checked.stderr
+    daemon = start_daemon(rules)  # waits for READY=1; fails at once if the daemon exits
+    assert daemon.stop() == 0
