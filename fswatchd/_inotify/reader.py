@@ -11,6 +11,12 @@ loop, so a slow consumer does not grow the buffer without bound. The kernel queu
 absorbs the load (``fs.inotify.max_queued_events``); if it overflows, the kernel queues
 IN_Q_OVERFLOW and the watcher rescans, which costs less than unbounded memory. The reader
 registers again as soon as :meth:`InotifyReader.take` empties the buffer.
+
+Fairness: one wake-up reads at most ``READS_PER_WAKEUP`` blocks (1 MiB) and returns to the
+loop, which calls it again while the fd stays readable. A large backlog is therefore
+handed over in slices of ~30,000 records rather than in one list: the consumer starts at
+once, and the records alive at any moment stay few (a million live records make every
+garbage collection pass walk them all, which costs more than parsing them).
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from ..events import RawEvent
 from .fd import DEFAULT_READ_SIZE, InotifyFd
 from .parse import parse_events
 
-__all__ = ["InotifyReader"]
+__all__ = ["READS_PER_WAKEUP", "InotifyReader"]
+
+#: Blocks of DEFAULT_READ_SIZE (256 KiB) read per add_reader wake-up.
+READS_PER_WAKEUP = 4
 
 
 class _State(enum.Enum):
@@ -52,6 +61,7 @@ class InotifyReader:
         self._high_water = high_water
         self._events: list[RawEvent] = []
         self._ready = asyncio.Event()
+        self._behind = False
         self._interrupted = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state = _State.NEW
@@ -61,6 +71,15 @@ class InotifyReader:
     def pending(self) -> int:
         """Number of records buffered and not yet taken."""
         return len(self._events)
+
+    @property
+    def is_behind(self) -> bool:
+        """True when the last wake-up stopped before the kernel queue was empty.
+
+        The fd is still readable and the loop reads more at its next turn: the watcher
+        is not idle, even with nothing buffered.
+        """
+        return self._behind
 
     @property
     def is_paused(self) -> bool:
@@ -144,26 +163,31 @@ class InotifyReader:
         self._ready.set()
 
     def _on_readable(self) -> None:
-        """add_reader callback: read until EAGAIN or high water, then wake consumers."""
-        self._read_until_eagain(limit=self._high_water)
+        """add_reader callback: read up to READS_PER_WAKEUP blocks, then wake consumers."""
+        self._read_until_eagain(limit=self._high_water, reads=READS_PER_WAKEUP)
 
-    def _read_until_eagain(self, limit: int | None) -> int:
-        """Read and parse until EAGAIN (or ``limit`` records buffered); return records added.
+    def _read_until_eagain(self, limit: int | None, reads: int | None = None) -> int:
+        """Read and parse until EAGAIN, ``limit`` records buffered or ``reads`` blocks read.
 
-        An error is recorded, not raised: in the add_reader callback an exception would
-        only reach the loop's exception handler and the fd would stay readable forever.
+        Returns the records added. An error is recorded, not raised: in the add_reader
+        callback an exception would only reach the loop's exception handler and the fd
+        would stay readable forever.
         """
         events = self._events
         before = len(events)
         read = self._fd.read
+        left = -1 if reads is None else reads
+        self._behind = True
         try:
-            while limit is None or len(events) < limit:
+            while left and (limit is None or len(events) < limit):
+                left -= 1
                 data = read(DEFAULT_READ_SIZE)
                 if not data:  # not expected from inotify; avoids spinning on it
+                    self._behind = False
                     break
                 events.extend(parse_events(data))
         except BlockingIOError:
-            pass
+            self._behind = False
         except (OSError, ValueError) as exc:
             self._fail(exc)
         if limit is not None and len(events) >= limit and self._state is _State.READING:

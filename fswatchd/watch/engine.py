@@ -35,7 +35,8 @@ _ISDIR, _CREATE, _DELETE = int(Mask.ISDIR), int(Mask.CREATE), int(Mask.DELETE)
 _OVERFLOW, _IGNORED = int(Mask.Q_OVERFLOW), int(Mask.IGNORED)
 _DELETE_SELF, _MOVE_SELF, _UNMOUNT = int(Mask.DELETE_SELF), int(Mask.MOVE_SELF), int(Mask.UNMOUNT)
 _ATTRIB = int(Mask.ATTRIB)
-_RECORD_EVENTS = int(Mask.MODIFY | Mask.CLOSE_WRITE | Mask.ATTRIB)
+#: File events after which the file's record (lstat facts) is no longer current.
+_STALE = int(Mask.CREATE | Mask.MODIFY | Mask.CLOSE_WRITE | Mask.ATTRIB)
 _SELF_END = _DELETE_SELF | _MOVE_SELF | _UNMOUNT | _IGNORED
 _MOVE = _FROM | _TO
 # Reads of directories (readdir by anyone, the watcher's own scans included) are never
@@ -240,10 +241,16 @@ class Engine:
         return out
 
     def _process(self, events: list[RawEvent]) -> None:  # noqa: PLR0915 - the hot loop
-        """Apply ``events`` (paired as MovePairer returns them) to the view, emitting."""
+        """Apply ``events`` (paired as MovePairer returns them) to the view, emitting.
+
+        The events of files (CREATE, OPEN, MODIFY, CLOSE_WRITE, ...: nearly all of a busy
+        stream) are handled inline; directories, moves and the watches' own events go to
+        the handlers below.
+        """
         tree = self.tree
         wds = tree.wds
         placer = self.placer
+        stale = placer.dirty
         out = placer.out
         emit_mask = placer.emit_mask
         anchors = self.anchors
@@ -252,13 +259,13 @@ class Engine:
         while i < n:
             ev = events[i]
             i += 1
-            m = ev.mask
-            if anchors.wds and ev.wd in anchors.wds:
+            wd, m, cookie, name = ev
+            if anchors.wds and wd in anchors.wds:
                 anchors.note(ev)
             if m & _MOVE:
                 if m & _FROM:
                     nxt = events[i] if i < n else None
-                    if nxt is not None and nxt.mask & _TO and nxt.cookie == ev.cookie:
+                    if nxt is not None and nxt.mask & _TO and nxt.cookie == cookie:
                         i += 1
                         self.renames.pair(ev, nxt)
                     else:
@@ -266,7 +273,7 @@ class Engine:
                 else:
                     self.renames.move_in(ev)
                 continue
-            node = wds.get(ev.wd)
+            node = wds.get(wd)
             if node is None:
                 if m & _OVERFLOW:
                     self._on_overflow()
@@ -274,32 +281,45 @@ class Engine:
                 continue
             if not node.attached:
                 if m & _IGNORED:
-                    tree.free(ev.wd)
+                    tree.free(wd)
                 continue
-            name = ev.name
             if not name:
                 self._on_self(node, ev)
                 continue
-            if m & _CREATE:
-                self._on_create(node, name, m)
-                continue
-            if m & _DELETE:
-                self._on_delete(node, name, m)
-            elif m & _RECORD_EVENTS:
-                if m & _ISDIR:
-                    if m & _ATTRIB and placer.retry:
-                        self._retry(node, name)
+            if m & _ISDIR:
+                if m & _CREATE:
+                    self._on_create_dir(node, name, m)
+                    continue
+                if m & _DELETE:
+                    self._on_delete_dir(node, name)
+                elif m & _ATTRIB and placer.retry:
+                    self._retry(node, name)
+                if m & _DIR_READS:
+                    continue
+            elif m & _DELETE:
+                node.files.pop(name, None)
+                if node.dirty:
+                    node.dirty.discard(name)
+            elif m & _STALE:
+                # The file's record is stale (unknown after CREATE): refreshed when idle, as
+                # Placer.touch does.
+                files = node.files
+                files[name] = 0 if m & _CREATE else files.get(name, 0) & ~1
+                if node.dirty is None:
+                    node.dirty = {name}
                 else:
-                    self.placer.touch(node, name)
-            if m & emit_mask and not (m & _ISDIR and m & _DIR_READS):
+                    node.dirty.add(name)
+                stale.add(node)
+            if m & emit_mask:
                 path = node._path if node._gen == tree.gen else tree.path(node)
+                # (path, mask, is_dir, src_path, synthetic, cookie, root, errno, message)
                 out.append(
                     _new_event(
                         FsEvent,
                         (
                             path + b"/" + name,
                             m,
-                            bool(m & _ISDIR),
+                            (m & _ISDIR) != 0,
                             None,
                             False,
                             0,
@@ -315,28 +335,18 @@ class Engine:
         path = self.tree.path(node)
         self.placer.emit(path + b"/" + name, mask, node._root, src, syn=False)
 
-    def _on_create(self, node: Node, name: bytes, m: int) -> None:
-        """CREATE: a file gets an unknown record; a directory is watched and scanned."""
-        if m & _ISDIR:
-            self._emit_at(node, name, m)
-            child = node.dirs.get(name)
-            if child is None or not child.attached:
-                self.placer.add_child(node, name, emit=True)
-            return
-        node.files[name] = 0
-        self.placer.touch(node, name)
+    def _on_create_dir(self, node: Node, name: bytes, m: int) -> None:
+        """CREATE|ISDIR: reported, then the directory is watched and scanned."""
         self._emit_at(node, name, m)
+        child = node.dirs.get(name)
+        if child is None or not child.attached:
+            self.placer.add_child(node, name, emit=True)
 
-    def _on_delete(self, node: Node, name: bytes, m: int) -> None:
-        """DELETE: forget the entry (a directory's node waits for its IN_IGNORED)."""
-        if m & _ISDIR:
-            child = node.dirs.get(name)
-            if child is not None:
-                self.placer.drop(child, emit=False)
-        else:
-            node.files.pop(name, None)
-            if node.dirty:
-                node.dirty.discard(name)
+    def _on_delete_dir(self, node: Node, name: bytes) -> None:
+        """DELETE|ISDIR: forget the directory (its node waits for its IN_IGNORED)."""
+        child = node.dirs.get(name)
+        if child is not None:
+            self.placer.drop(child, emit=False)
 
     def _on_self(self, node: Node, ev: RawEvent) -> None:
         """Events on a watched directory itself: deletion, move, unmount, IN_IGNORED."""

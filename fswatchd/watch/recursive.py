@@ -212,7 +212,9 @@ class RecursiveWatcher:
         """Wait for events or the pairing deadline; False = nothing to feed, loop again."""
         deadline = engine.deadline
         if deadline is None:
-            if engine.placer.dirty:
+            # Refresh stale records only when idle: nothing buffered and the kernel queue
+            # read to the end (a backlog is drained first).
+            if engine.placer.dirty and not reader.is_behind:
                 engine.settle(_SETTLE_BUDGET)
                 await asyncio.sleep(0)
                 return False
