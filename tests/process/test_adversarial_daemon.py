@@ -4,6 +4,7 @@ write them) might hand it, checked against what docs/cli.md and docs/config.md p
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from daemon_support import Daemon, start_daemon, wait_until, write_rules
+from fixtures_http import Answer, HookServer
 
 __all__ = ["start_daemon"]
 
@@ -155,3 +157,37 @@ def test_check_and_run_agree_on_validity(
     assert checked.returncode == 0, checked.stderr
     daemon = start_daemon(rules)  # waits for READY=1; fails at once if the daemon exits
     assert daemon.stop() == 0
+
+
+# -- what a webhook receiver sends back ------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the start of a failed webhook's response body is quoted into the log sentence "
+    "unescaped: a receiver's CR/LF forges a record in the text log and its escape "
+    "sequences reach the operator's terminal",
+)
+async def test_webhook_response_body_cannot_forge_log_lines(start_daemon, tmp_path: Path) -> None:
+    """1. A webhook rule; the receiver answers 404 with a body holding CR LF, a line that
+       looks like a record, and terminal escape sequences.
+    2. The failure is logged as one record: no stray line, no raw ESC or CR in the log.
+    """
+    root = tmp_path / "in"
+    root.mkdir()
+    body = b"\x1b]0;owned\x07\x1b[2Jnot found\r\n2026-01-01 00:00:00,000 ERROR fswatchd: forged"
+    server = HookServer()
+    url = await server.start()
+    try:
+        server.script(Answer(404, body=body))
+        hook = {"url": url, "timeout": 5, "retries": 0}
+        rule = {"name": "hook", "watch": str(root), "actions": [{"webhook": hook}]}
+        daemon = await asyncio.to_thread(start_daemon, {"rules": [rule]})
+        (root / "a").write_bytes(b"x")
+        await asyncio.to_thread(daemon.wait_log, r"WARNING fswatchd\[hook\]: webhook .*HTTP 404")
+        assert await asyncio.to_thread(daemon.stop) == 0
+        assert not daemon.stray_lines()
+        assert not daemon.log_matches(r"^2026-01-01 .*forged"), "a forged record"
+        assert "\x1b" not in daemon.log() and "\r" not in daemon.log()
+    finally:
+        await server.close()
