@@ -72,8 +72,11 @@ class FsEvent(NamedTuple):
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
 
 
-def show_path(path: bytes) -> str:
-    """``path`` for a one-line log message: bytes that are not UTF-8 as ``\\xNN``
-    (backslashreplace), control characters as ``\\xNN``. For people, not for parsing:
-    structured fields (``FSWATCHD_PATH``) carry the exact bytes."""
-    return path.decode(errors="backslashreplace").translate(_CONTROL)
+def show_path(path: bytes | str) -> str:
+    """``path`` (or any text from outside: a child's output, an HTTP reason) for a one-line
+    log message: bytes that are not UTF-8 as ``\\xNN`` (backslashreplace), control
+    characters (newline, CR, ESC...) as ``\\xNN``, so it can neither forge a record nor
+    drive a terminal. For people, not for parsing: structured fields (``FSWATCHD_PATH``)
+    carry the exact bytes."""
+    text = path if isinstance(path, str) else path.decode(errors="backslashreplace")
+    return text.translate(_CONTROL)

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from ..events import show_path
 from ..template import Template
 from .base import LOGGER_NAME, Job, Outcome, log_outcome
 from .credentials import resolve_credentials
@@ -193,9 +194,10 @@ class ChildAction:
                 "FSWATCHD_PATH": path,
                 "FSWATCHD_ACTION": kind,
             }
-            text = line.decode(errors="backslashreplace")
-            # The rule's name is in the fields; handlers print it as fswatchd[rule].
-            _log.log(level, "%s", text, extra={"journal": fields})
+            # Escaped like paths: a child's CR or ESC must not rewrite the log's lines or
+            # drive the terminal of whoever reads it. The rule's name is in the fields;
+            # handlers print it as fswatchd[rule].
+            _log.log(level, "%s", show_path(line), extra={"journal": fields})
 
         return log_line
 

@@ -29,6 +29,7 @@ import yarl
 from aiohttp.helpers import get_env_proxy_for_url
 
 from .. import __version__
+from ..events import show_path
 from .base import LOGGER_NAME, MESSAGE_ID_ACTION_RETRY, Job, Outcome, log_outcome
 from .payload import SIGNATURE_HEADER, build_body, sign
 from .retry import Verdict, backoff_delay, parse_retry_after, verdict
@@ -283,9 +284,11 @@ def _status_error(response: aiohttp.ClientResponse, body: bytes) -> str | None:
     status = response.status
     if verdict(status) is Verdict.OK:
         return None
-    what = f"HTTP {status} {response.reason or ''}".rstrip()
+    # Reason, Location and body come from the receiver: escaped, they cannot forge a log
+    # record or drive the terminal of whoever reads the log.
+    what = f"HTTP {status} {show_path(response.reason or '')}".rstrip()
     if 300 <= status < 400:
-        location = response.headers.get("Location", "?")
+        location = show_path(response.headers.get("Location", "?"))
         return f"{what}: redirect to {location} not followed; configure the final URL"
-    snippet = body[:200].decode(errors="backslashreplace").strip()
+    snippet = show_path(body[:200].strip())
     return f"{what}: {snippet}" if snippet else what

@@ -466,3 +466,16 @@ async def test_a_failing_spawner_is_a_failed_outcome(tmp_path: Path) -> None:
     outcome = await action.run(make_job(root + b"/f", root))
     assert not outcome.ok
     assert outcome.error == "cannot run 'true': Resource temporarily unavailable"
+
+
+async def test_output_lines_cannot_drive_a_terminal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child printing ESC and CR: the record shows them as \\x1b and \\x0d."""
+    caplog.set_level(logging.DEBUG, logger="fswatchd.actions")
+    root = os.fsencode(tmp_path)
+    script = r"printf 'red\033[31m over\rwritten\n'"
+    outcome = await ShellAction(script, timeout=30).run(make_job(root + b"/f", root))
+    assert outcome.ok
+    [line] = [r for r in caplog.records if "FSWATCHD_STREAM" in getattr(r, "journal", {})]
+    assert line.getMessage() == "red\\x1b[31m over\\x0dwritten"
