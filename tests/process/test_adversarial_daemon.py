@@ -44,12 +44,6 @@ RELOAD_REFUSED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Daemon.reload catches ConfigError only; the loader raises RecursionError for a "
-    "self-referencing alias or deep nesting, which ends the daemon (exit 1) instead of "
-    "keeping the old rules",
-)
 @pytest.mark.parametrize("text", RELOAD_REFUSED.values(), ids=RELOAD_REFUSED.keys())
 def test_reload_with_a_recursive_rules_file_keeps_the_old_rules(
     start_daemon, tmp_path: Path, text: str
@@ -87,12 +81,6 @@ def _limit_memory() -> None:  # runs in the child between fork and exec
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aliases are expanded into fresh objects (yamlpos._build per reference): a 1 KB "
-    "alias bomb grows until MemoryError (exit 1, or all memory without a limit) instead of "
-    "being refused",
-)
 def test_alias_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path) -> None:
     """1. A 9-level billion-laughs document (9**9 leaves, < 1 KB of text).
     2. `fswatchd check` under a 1 GiB address-space limit exits 3 (invalid rules) within
