@@ -15,19 +15,36 @@ from typing import Any
 
 __all__ = ["resolve_credentials"]
 
+#: The largest uid or gid: uid_t is 32 bits and (uid_t)-1 means "no change" to setreuid(2).
+_MAX_ID = 2**32 - 2
+
+
+def _number(name: str) -> int | None:
+    """The id written as ``name`` in ASCII digits, or None for a name; ValueError past _MAX_ID.
+
+    ``str.isdigit`` alone would take ``'٣'`` for 3; only ASCII digits make an id.
+    """
+    if not (name.isascii() and name.isdigit()):
+        return None
+    if int(name) > _MAX_ID:
+        raise ValueError(f"{name} is not a valid id: ids run from 0 to {_MAX_ID}")
+    return int(name)
+
 
 def _lookup_user(user: str) -> pwd.struct_passwd:
     """getpwnam(3), or getpwuid(3) for a number."""
+    uid = _number(user)
     try:
-        return pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        return pwd.getpwuid(uid) if uid is not None else pwd.getpwnam(user)
     except KeyError:
         raise ValueError(f"user {user!r} does not exist (getent passwd {user})") from None
 
 
 def _lookup_group(group: str) -> int:
     """The gid of a group name or number."""
-    if group.isdigit():
-        return int(group)
+    gid = _number(group)
+    if gid is not None:
+        return gid
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:

@@ -17,11 +17,16 @@ from .._inotify.flags import EVENT_BITS, Mask, parse_mask
 from ..template import PLACEHOLDERS, compile_template
 
 __all__ = [
+    "MAX_ID",
     "AbsPath",
+    "Account",
+    "Count",
+    "Number",
     "Pattern",
     "Patterns",
     "Seconds",
     "absolute",
+    "account",
     "argv_element",
     "as_list",
     "env_name",
@@ -29,6 +34,7 @@ __all__ = [
     "http_url",
     "no_newline",
     "no_nul",
+    "not_bool",
     "parse_events",
     "pattern",
     "rule_name",
@@ -42,6 +48,9 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 # A placeholder written into a shell script: {path} but not ${path} (shell's own syntax).
 _SHELL_PLACEHOLDER = re.compile(r"(?<![$\w])\{(" + "|".join(sorted(PLACEHOLDERS)) + r")\}")
 
+
+#: The largest uid or gid: uid_t is 32 bits and (uid_t)-1 means "no change" to setreuid(2).
+MAX_ID = 2**32 - 2
 
 _EVENT_NAMES = ", ".join(
     [str(bit.name) for bit in EVENT_BITS if bit & Mask.ALL] + ["CLOSE", "MOVE", "ALL"]
@@ -63,12 +72,16 @@ def as_list(value: Any) -> Any:
 
 
 def parse_events(value: Any) -> Mask:
-    """``"close_write"``, ``"CLOSE_WRITE,MOVED_TO"``, a list of names or a Mask -> a Mask."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return subscribable(Mask(value))
+    """``"close_write"``, ``"CLOSE_WRITE,MOVED_TO"``, a list of names or a Mask -> a Mask.
+
+    A plain number is refused: ``events: 8`` would be a kernel bit mask nobody can read.
+    """
+    if isinstance(value, Mask):
+        return subscribable(value)
     names = as_list(value)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
-        raise ValueError("events must be an event name or a list of event names")
+        got = f" (got {value!r})" if isinstance(value, int | float) else ""
+        raise ValueError(f"events must be an event name or a list of event names{got}")
     mask = Mask(0)
     for name in names:
         try:
@@ -150,10 +163,41 @@ def header_name(value: str) -> str:
 
 
 def http_url(value: str) -> str:
-    """An ``http://`` or ``https://`` URL with a host; else ValueError."""
+    """An ``http://`` or ``https://`` URL with a host and a port in 1..65535; else ValueError.
+
+    Control characters are refused rather than dropped: ``urlsplit`` silently removes CR,
+    LF and TAB (bpo-43882), so the URL checked would not be the URL written.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("a URL cannot contain a line break or another control character")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
+    return value
+
+
+def not_bool(value: Any) -> Any:
+    """Refuse true/false where a number belongs (pydantic would take true as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    return value
+
+
+def account(value: str) -> str:
+    """A ``user:`` or ``group:``: a name, or an id in ASCII digits from 0 to MAX_ID.
+
+    Only ASCII digits make an id (``str.isdigit`` also accepts ``'٣'``, which ``int``
+    reads as 3); anything else is a name, looked up when the actions are built.
+    """
+    no_nul(value)
+    if value.isascii() and value.isdigit() and int(value) > MAX_ID:
+        raise ValueError(f"{value} is not a valid id: ids run from 0 to {MAX_ID}")
     return value
 
 
@@ -171,6 +215,11 @@ def shell_script(value: str) -> str:
 
 
 AbsPath = Annotated[str, AfterValidator(absolute)]
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: A whole number, not a bool; the model adds its bounds (``Annotated[Count, Field(ge=1)]``).
+Count = Annotated[int, BeforeValidator(not_bool)]
+#: A finite number, not a bool; the model adds its bounds.
+Number = Annotated[float, BeforeValidator(not_bool), Field(allow_inf_nan=False)]
+Seconds = Annotated[Number, Field(gt=0)]
+Account = Annotated[str, Field(min_length=1), AfterValidator(account)]
 Pattern = Annotated[str, AfterValidator(pattern)]
 Patterns = Annotated[tuple[Pattern, ...], BeforeValidator(as_list)]

@@ -28,6 +28,9 @@ from .._inotify.flags import Mask
 from ..template import Template, compile_template
 from .fields import (
     AbsPath,
+    Account,
+    Count,
+    Number,
     Patterns,
     Seconds,
     argv_element,
@@ -83,22 +86,22 @@ class Settings(BaseModel):
         loop_limit: self-caused jobs in a row after which a path is paused (default 3;
             0 turns loop protection off).
         max_chain: depth of derived file names (``a``, ``a.out``, ``a.out.out``...) beyond
-            which events are dropped (default 8).
+            which events are dropped (default 8; 0 turns the limit off).
     """
 
     model_config = _STRICT
 
     state_dir: AbsPath = "/var/lib/fswatchd"
-    max_actions: int = Field(default=32, ge=1)
+    max_actions: Count = Field(default=32, ge=1)
     log_level: Annotated[
         Literal["debug", "info", "warning", "error"],
         BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
     ] = "info"
-    stop_timeout: float = Field(default=30.0, ge=0, allow_inf_nan=False)
-    kill_grace: float = Field(default=5.0, ge=0, allow_inf_nan=False)
-    loop_window: float = Field(default=1.0, ge=0, allow_inf_nan=False)
-    loop_limit: int = Field(default=3, ge=0)
-    max_chain: int = Field(default=8, ge=1)
+    stop_timeout: Number = Field(default=30.0, ge=0)
+    kill_grace: Number = Field(default=5.0, ge=0)
+    loop_window: Number = Field(default=1.0, ge=0)
+    loop_limit: Count = Field(default=3, ge=0)
+    max_chain: Count = Field(default=8, ge=0)
 
 
 class Batch(BaseModel):
@@ -124,6 +127,15 @@ class Batch(BaseModel):
         return self
 
 
+def _has_program(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse an empty first element: there is no program to run."""
+    if argv and not argv[0]:
+        raise PydanticCustomError(
+            "argv", "{reason}", {"reason": "the program (first element) is empty", "at": (0,)}
+        )
+    return argv
+
+
 class RunAction(BaseModel):
     """``run: [argv...]``: execute a program directly (execve(2), no shell).
 
@@ -136,7 +148,11 @@ class RunAction(BaseModel):
 
     model_config = _STRICT
 
-    run: tuple[Annotated[str, AfterValidator(argv_element)], ...] = Field(min_length=1)
+    run: Annotated[
+        tuple[Annotated[str, AfterValidator(argv_element)], ...],
+        Field(min_length=1),
+        AfterValidator(_has_program),
+    ]
     timeout: Seconds = 60.0
     _templates: tuple[Template, ...] = PrivateAttr(default=())
 
@@ -185,7 +201,7 @@ class Webhook(BaseModel):
     ] = Field(default_factory=dict)
     timeout: Seconds = 10.0
     ca_file: AbsPath | None = None
-    retries: int = Field(default=5, ge=0)
+    retries: Count = Field(default=5, ge=0)
 
     def __hash__(self) -> int:
         """Hash by URL: ``headers`` is a dict, and equal webhooks have equal URLs."""
@@ -247,18 +263,18 @@ class Rule(BaseModel):
     include: Patterns = ()
     exclude: Patterns = ()
     default_excludes: bool = True
-    debounce: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    debounce: Number = Field(default=0.0, ge=0)
     batch: Batch | None = None
-    concurrency: int = Field(default=4, ge=1)
+    concurrency: Count = Field(default=4, ge=1)
     on_busy: Literal["queue", "coalesce"] = "queue"
-    queue_limit: int = Field(default=1000, ge=1)
+    queue_limit: Count = Field(default=1000, ge=1)
     stop_on_failure: bool = True
     env: dict[Annotated[str, AfterValidator(env_name)], Annotated[str, AfterValidator(no_nul)]] = (
         Field(default_factory=dict)
     )
     cwd: AbsPath | None = None
-    user: Annotated[str, Field(min_length=1)] | None = None
-    group: Annotated[str, Field(min_length=1)] | None = None
+    user: Account | None = None
+    group: Account | None = None
     actions: tuple[Action, ...] = Field(min_length=1)
 
     def __hash__(self) -> int:

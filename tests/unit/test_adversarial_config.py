@@ -8,8 +8,14 @@ reload itself are tested against the real daemon in tests/process/test_adversari
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
+import pytest
+from dispatch_fakes import FakeAction, FakeClock, make, match, rule, running, until
+
+from fswatchd.actions.base import Job
+from fswatchd.actions.credentials import resolve_credentials
+from fswatchd.assemble import dispatch_settings
 from fswatchd.errors import ConfigError
 from fswatchd.rules import loads
 from fswatchd.rules.yamlpos import MAX_DEPTH, MAX_NODES, load_yaml
@@ -95,3 +101,96 @@ rules:
 """
     a, b = loads(text, "rules.yaml").rules
     assert a.env == b.env == {"A": "1", "B": "2"}
+
+
+# -- values pydantic's lax mode would take, and ids the kernel cannot hold ------------------
+
+RULE_AT = "rules:\n  - name: a\n    watch: /x\n"
+RUN = "    actions: [{run: [t]}]\n"
+
+#: id -> (rule lines after name and watch, line, key, reason)
+BAD_VALUES = {
+    "events-as-a-number": (
+        "    events: 8\n" + RUN,
+        4,
+        "rules[0].events",
+        "events must be an event name or a list of event names (got 8)",
+    ),
+    "concurrency-as-a-bool": (
+        "    concurrency: true\n" + RUN,
+        4,
+        "rules[0].concurrency",
+        "must be a number, not true",
+    ),
+    "debounce-as-a-bool": ("    debounce: false\n" + RUN, 4, "rules[0].debounce", "not false"),
+    "empty-program": (
+        "    actions:\n      - run:\n          - ''\n          - x\n",
+        6,
+        "rules[0].actions[0].run[0]",
+        "the program (first element) is empty",
+    ),
+    "url-port-out-of-range": (
+        "    actions: [{webhook: {url: 'http://h:99999/'}}]\n",
+        4,
+        "rules[0].actions[0].webhook.url",
+        "the port must be a number from 1 to 65535",
+    ),
+    "url-with-crlf": (
+        '    actions: [{webhook: {url: "http://h/x\\r\\nX-Evil: 1"}}]\n',
+        4,
+        "rules[0].actions[0].webhook.url",
+        "a URL cannot contain a line break or another control character",
+    ),
+    "gid-past-32-bits": (
+        "    group: 99999999999999999999\n" + RUN,
+        4,
+        "rules[0].group",
+        "99999999999999999999 is not a valid id: ids run from 0 to 4294967294",
+    ),
+    "gid-minus-one": ("    group: '4294967295'\n" + RUN, 4, "rules[0].group", "not a valid id"),
+    "uid-past-32-bits": ("    user: 4294967296\n" + RUN, 4, "rules[0].user", "not a valid id"),
+}
+
+
+@pytest.mark.parametrize(("lines", "line", "key", "reason"), BAD_VALUES.values(), ids=BAD_VALUES)
+def test_values_refused_at_load(lines: str, line: int, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        loads(RULE_AT + lines, "rules.yaml")
+    assert (info.value.line, info.value.key) == (line, key), str(info.value)
+    assert reason in info.value.reason
+
+
+def test_largest_ids_and_digit_names_load() -> None:
+    """4294967294 is a valid id; '٣' is a (non-existent) name, not uid 3."""
+    found = loads(RULE_AT + "    user: '٣'\n    group: 4294967294\n" + RUN).rules[0]
+    assert (found.user, found.group) == ("٣", "4294967294")
+
+
+def test_only_ascii_digits_are_ids() -> None:
+    """resolve_credentials looks '٣' up as a name (str.isdigit and int() take it for 3)."""
+    with pytest.raises(ValueError, match="user '٣' does not exist"):
+        resolve_credentials("٣", None)
+    with pytest.raises(ValueError, match="not a valid id"):
+        resolve_credentials(None, "99999999999999999999")
+
+
+async def test_max_chain_zero_turns_the_chain_limit_off() -> None:
+    """settings.max_chain: 0 loads, and the dispatcher built from it acts on a chain of
+    derived files deeper than the default 8 (a, a.out, ... 12 levels)."""
+    settings = loads("settings: {max_chain: 0}\n" + RULE_AT + RUN).settings
+    assert settings.max_chain == 0
+    clock = FakeClock()
+    d = make(clock, **dataclasses.asdict(dispatch_settings(settings)))
+    action = FakeAction()
+    r = rule(action)
+
+    def derive(job: Job) -> None:
+        path = job.event.path or b""
+        if path.count(b".out") < 12:
+            d.submit(r, match(path + b".out"))
+
+    action.hook = derive
+    async with running(d):
+        d.submit(r, match(b"/w/a"))
+        await until(lambda: len(action.calls) == 13 and d.stats.running == 0, "13 levels")
+    assert d.stats.suppressed == 0
