@@ -24,6 +24,7 @@ from collections.abc import Callable
 import aiohttp
 
 from .actions.command import install_child_watcher
+from .actions.spawn import cloexec_inherited_fds
 from .actions.webhook import make_session
 from .assemble import build_runtimes, dispatch_settings
 from .dispatch import Dispatcher, RuleRuntime
@@ -124,6 +125,8 @@ class Daemon:
             WatchError: the watcher failed at start (e.g. ENOSPC on a root).
         """
         install_child_watcher()
+        # Children are started without close_fds (posix_spawn): no fd we inherited may leak.
+        cloexec_inherited_fds()
         for line in warnings(self.ruleset):
             log.warning("%s", line)
         self._runtimes = build_runtimes(self.ruleset, self._http)

@@ -1,19 +1,18 @@
 """Run one child in its own process group: capture its output by line, time it out, reap it.
 
-This is the runner under both ``run:`` (argv) and ``shell:`` actions. It uses asyncio's
-low-level ``loop.subprocess_exec`` with its own protocol rather than
-``asyncio.subprocess.Process``, for two reasons:
+This is the runner under both ``run:`` (argv) and ``shell:`` actions. The child is started
+by a :data:`Spawner` (:func:`fswatchd.actions.spawn.spawn_exec`: posix_spawn or vfork, a
+pidfd for the exit, the output pipes read on the loop) and talks to a small
+``asyncio.SubprocessProtocol`` of ours:
 
-* ``Process.wait()`` (3.11) returns only when the child has exited *and* every pipe is
-  closed. A background grandchild that inherited stdout would hold the action (and its
-  concurrency slot) open until it exits. The protocol learns of the exit at once
-  (``process_exited``) and the runner stops reading after a short drain window.
-* Output is split into lines in ``pipe_data_received`` callbacks: no reader tasks, no
+* the protocol learns of the exit at once (``process_exited``), and the runner stops
+  reading output after a short drain window: a background grandchild that inherited
+  stdout cannot hold the action (and its concurrency slot) open until it exits;
+* output is split into lines in ``pipe_data_received`` callbacks: no reader tasks, no
   ``StreamReader`` per pipe; spawning cost matters at thousands of commands per second.
 
-Children are reaped by the event loop's child watcher (pidfd on Linux, see
-:func:`fswatchd.actions.command.install_child_watcher`); the transport is closed only after
-the exit is known, so nothing else ever calls waitpid(2) on the child.
+The transport is closed only after the exit is known, so nothing else ever calls
+waitpid(2) on the child (the asyncio fallback of ``spawn_exec`` would otherwise kill it).
 
 Signals go to the whole process group (killpg(2)): the child was started in a new session
 (setsid(2)), so its pid is the group id, and its children are stopped with it.
@@ -25,10 +24,11 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .spawn import spawn_exec
 
 __all__ = [
     "DRAIN_AFTER_EXIT",
@@ -51,17 +51,11 @@ KILL_WAIT = 5.0
 _TRUNCATED = b" [line truncated]"
 _STDOUT, _STDERR = 1, 2
 
-#: ``(protocol_factory, *argv, **popen_kwargs) -> (transport, protocol)``, the signature of
-#: ``loop.subprocess_exec``; the seam tests use to fail or observe spawning.
+#: ``(protocol_factory, *argv, env=, cwd=, **credentials) -> (transport, protocol)``: start
+#: ``argv`` in a new session, stdin /dev/null, stdout and stderr to the protocol (see
+#: :func:`~fswatchd.actions.spawn.spawn_exec`); the seam tests use to fail or observe
+#: spawning.
 Spawner = Callable[..., Awaitable[tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]]]
-
-
-async def spawn_exec(
-    protocol_factory: Callable[[], asyncio.SubprocessProtocol], *argv: bytes, **kwargs: Any
-) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
-    """The default :data:`Spawner`: ``loop.subprocess_exec`` on the running loop."""
-    loop = asyncio.get_running_loop()
-    return await loop.subprocess_exec(protocol_factory, *argv, **kwargs)
 
 
 class LineSplitter:
@@ -197,8 +191,8 @@ async def run_child(
         grace: seconds between SIGTERM and SIGKILL to the process group.
         on_line: called with (1 for stdout or 2 for stderr, line bytes without newline).
         spawner: see :data:`Spawner`.
-        popen_kwargs: extra subprocess.Popen arguments (``user``, ``group``,
-            ``extra_groups``).
+        popen_kwargs: the child's identity, as subprocess.Popen's ``user``, ``group``,
+            ``extra_groups``.
     Returns:
         a :class:`ChildExit`.
     Raises:
@@ -208,18 +202,7 @@ async def run_child(
             ``grace`` seconds, SIGKILL).
     """
     protocol = _ChildProtocol(on_line)
-    transport, _ = await spawner(
-        lambda: protocol,
-        *argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-        close_fds=True,
-        **(popen_kwargs or {}),
-    )
+    transport, _ = await spawner(lambda: protocol, *argv, env=env, cwd=cwd, **(popen_kwargs or {}))
     pgid = transport.get_pid()
     timed_out = False
     try:
@@ -227,7 +210,8 @@ async def run_child(
         if not done:
             timed_out = True
             await _stop_group(pgid, protocol.exited, grace)
-        await asyncio.wait([protocol.finished], timeout=DRAIN_AFTER_EXIT)
+        if not protocol.finished.done():  # usually done: EOF comes with the exit
+            await asyncio.wait([protocol.finished], timeout=DRAIN_AFTER_EXIT)
     except asyncio.CancelledError:
         if not protocol.exited.done():
             await _stop_group(pgid, protocol.exited, grace)

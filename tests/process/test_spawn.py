@@ -1,0 +1,103 @@
+"""The child spawner against real children: PATH search, signals, inherited fds, both paths.
+
+``spawn_exec`` starts a child with posix_spawn when no cwd/user/group is set, else with
+subprocess.Popen; every test that can runs on both (``cwd=None`` and ``cwd="/"``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from fswatchd.actions.process import ChildExit, run_child
+from fswatchd.actions.spawn import cloexec_inherited_fds, find_program
+
+BOTH_PATHS = pytest.mark.parametrize("cwd", [None, "/"], ids=["posix_spawn", "popen"])
+
+
+async def run(argv: list[bytes], env: dict[bytes, bytes], cwd: str | None) -> list[bytes]:
+    """Run argv to completion; its stdout lines. Fails the test on a non-zero exit."""
+    out: list[bytes] = []
+    result = await run_child(
+        argv,
+        env=env,
+        cwd=cwd,
+        timeout=30,
+        grace=1,
+        on_line=lambda fd, line: out.append(line) if fd == 1 else None,
+    )
+    assert result == ChildExit(0, False), out
+    return out
+
+
+def sh(script: str) -> list[bytes]:
+    return [b"/bin/sh", b"-c", script.encode()]
+
+
+@BOTH_PATHS
+async def test_sigpipe_and_sigxfsz_are_at_their_defaults(cwd: str | None) -> None:
+    """Python ignores SIGPIPE; the child must not inherit that (``yes | head`` would hang)."""
+    [line] = await run(sh("grep ^SigIgn: /proc/self/status"), {}, cwd)
+    ignored = int(line.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
+@BOTH_PATHS
+async def test_stdin_is_dev_null_and_a_new_session(cwd: str | None) -> None:
+    """1. stdin reads /dev/null. 2. The child leads its own session and process group."""
+    script = "readlink /proc/self/fd/0; ps -o sid= -o pgid= -p $$; echo $$"
+    devnull, ids, pid = await run(sh(script), {b"PATH": b"/usr/bin:/bin"}, cwd)
+    assert devnull == b"/dev/null"
+    assert ids.split() == [pid, pid]
+
+
+@BOTH_PATHS
+async def test_no_inherited_fd_reaches_the_child(cwd: str | None) -> None:
+    """1. An fd this process holds inheritable (as a caller's leak would be).
+    2. cloexec_inherited_fds() marks it; the child does not have it.
+    """
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    try:
+        assert cloexec_inherited_fds() >= 1
+        assert not os.get_inheritable(w)
+        script = f"test -e /proc/$$/fd/{w} && echo open || echo closed"
+        assert await run(sh(script), {}, cwd) == [b"closed"]
+        # The control: unmarked, posix_spawn passes it on (Popen's close_fds does not).
+        os.set_inheritable(w, True)
+        assert await run(sh(script), {}, cwd) == [b"open" if cwd is None else b"closed"]
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+async def test_program_is_searched_in_the_childs_path(tmp_path: Path) -> None:
+    """A bare name is found in the PATH of the child's environment, not the daemon's."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    prog = bindir / "hello-fswatchd"
+    prog.write_text("#!/bin/sh\necho found\n")
+    prog.chmod(0o755)
+    env = {b"PATH": b"/nonexistent:" + os.fsencode(bindir)}
+    assert find_program(b"hello-fswatchd", env) == os.fsencode(prog)
+    assert await run([b"hello-fswatchd"], env, None) == [b"found"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [(None, FileNotFoundError), (0o644, PermissionError)],
+    ids=["missing", "not-executable"],
+)
+def test_program_not_found_or_not_executable(
+    tmp_path: Path, mode: int | None, error: type[OSError]
+) -> None:
+    """execvpe's errors: ENOENT when nowhere in PATH, EACCES when found but not executable."""
+    if mode is not None:
+        (tmp_path / "prog").write_text("#!/bin/sh\n")
+        (tmp_path / "prog").chmod(mode)
+    with pytest.raises(error):
+        find_program(b"prog", {b"PATH": os.fsencode(tmp_path)})
