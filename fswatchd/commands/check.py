@@ -2,7 +2,9 @@
 
 Prints each rule (roots, events, filters, actions), an estimate of the inotify watches the
 roots need against ``fs.inotify.max_user_watches``, and the warnings the daemon would log.
-An invalid file raises ConfigError, which ``fswatchd.cli`` turns into exit status 3.
+An invalid file raises ConfigError, which ``fswatchd.cli`` turns into exit status 3; that
+includes what the actions need from the system (users, groups, secret and CA files),
+checked by the same function the daemon uses, so check fails exactly when run would.
 """
 
 from __future__ import annotations
@@ -57,11 +59,17 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     Returns:
         0 (valid, warnings or not).
     Raises:
-        ConfigError: the rules are invalid (the CLI exits 3).
+        ConfigError: the rules are invalid, or an action's user, group, secret file or CA
+            file is not usable (the CLI exits 3).
     """
+    # Imported here: the CLI imports every command to build its parser, and the actions
+    # bring aiohttp and ssl, which `fswatchd watch` does not need.
+    from ..assemble import check_actions  # noqa: PLC0415 (see above)
+
     out = sys.stdout if out is None else out
     path = config_path(args.config)
     ruleset = load_ruleset(path)
+    check_actions(ruleset)
     for line in describe(ruleset):
         print(line, file=out)
     estimate = count_watches(ruleset, budget=COUNT_BUDGET)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from .._inotify.flags import Mask, mask_names
 from .globs import can_match_flat
-from .model import RunAction, ShellAction, WebhookAction
+from .model import RunAction, ShellAction
 from .mounts import REMOTE_HINT, is_remote, mount_of, parse_mountinfo
 from .ruleset import Root, RuleEntry, RuleSet
 
@@ -149,14 +149,8 @@ def _one_root(watch: str, root: Root, mounts: list[tuple[str, str]]) -> Iterator
 
 
 def _named_files(entry: RuleEntry) -> Iterator[str]:
-    """Files the rule names (cwd, webhook secret and CA) that are missing now."""
+    """A ``cwd:`` that is not a directory now. (A webhook's secret_file and ca_file are
+    read when the actions are built, where a missing one is an error, not a warning.)"""
     rule = entry.rule
     if rule.cwd is not None and not os.path.isdir(rule.cwd):
         yield f"cwd {rule.cwd!r} is not a directory (yet); its actions would fail to start"
-    for i, action in enumerate(rule.actions):
-        if not isinstance(action, WebhookAction):
-            continue
-        hook = action.webhook
-        for key, path in (("secret_file", hook.secret_file), ("ca_file", hook.ca_file)):
-            if path is not None and not os.path.isfile(path):
-                yield f"actions[{i}].webhook.{key} {path!r} is not a file (yet)"

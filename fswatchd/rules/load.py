@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from .errmap import config_error
 from .model import Config
 from .ruleset import RuleEntry, RuleSet, compile_rule
-from .yamlpos import Lines, load_yaml
+from .yamlpos import KeyPath, Lines, load_yaml
 
 __all__ = ["DEFAULT_CONFIG", "config_path", "load_ruleset", "loads"]
 
@@ -162,6 +162,7 @@ def _ruleset(docs: Sequence[_Doc]) -> RuleSet:
     entries: list[RuleEntry] = []
     seen: dict[str, tuple[str, int | None]] = {}
     for doc in docs:
+        below = _lines_by_rule(doc.lines)
         for i, rule in enumerate(doc.config.rules):
             line = doc.lines.get(("rules", i))
             if rule.name in seen:
@@ -174,12 +175,23 @@ def _ruleset(docs: Sequence[_Doc]) -> RuleSet:
                 )
             seen[rule.name] = (doc.file, line)
             files = [w for w in rule.watch if _is_file(w)]
-            entries.append(compile_rule(rule, files, file=doc.file, line=line, key=f"rules[{i}]"))
+            key = f"rules[{i}]"
+            entry = compile_rule(rule, files, file=doc.file, line=line, key=key, lines=below.get(i))
+            entries.append(entry)
     if not entries:
         where = docs[0].file if len(docs) == 1 else os.path.dirname(docs[0].file)
         raise ConfigError(where, None, "rules", "no rules: add at least one under rules:")
     settings = next((d.config.settings for d in docs if d.has_settings), None)
     return RuleSet(entries, settings, [d.file for d in docs])
+
+
+def _lines_by_rule(lines: Lines) -> dict[int, dict[KeyPath, int]]:
+    """Rule index -> the lines of that rule's keys, as paths below ``rules[i]``."""
+    out: dict[int, dict[KeyPath, int]] = {}
+    for path, line in lines.items():
+        if len(path) > 2 and path[0] == "rules" and isinstance(path[1], int):
+            out.setdefault(path[1], {})[path[2:]] = line
+    return out
 
 
 def _one_settings(docs: Sequence[_Doc]) -> None:

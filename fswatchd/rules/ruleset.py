@@ -8,11 +8,12 @@ passed in, so tests build rule sets from fabricated input.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from .globs import Filter
 from .model import Rule, Settings
+from .yamlpos import KeyPath
 
 __all__ = ["Root", "RuleEntry", "RuleSet"]
 
@@ -46,6 +47,9 @@ class RuleEntry(NamedTuple):
         file: the rules file it came from, or None.
         line: the line of its entry in ``rules:``, or None.
         key: its key path in that file, e.g. ``"rules[2]"``.
+        lines: where the rule's own keys are written: (KeyPath below the rule, e.g.
+            ``("actions", 0, "webhook", "secret_file")``, 1-based line) pairs; may be
+            empty. A tuple, so that an entry stays hashable.
     """
 
     rule: Rule
@@ -55,6 +59,16 @@ class RuleEntry(NamedTuple):
     file: str | None = None
     line: int | None = None
     key: str = ""
+    lines: tuple[tuple[KeyPath, int], ...] = ()
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of ``path`` below the rule, else of its nearest written parent, else
+        the rule's own line (None if unknown). For messages: a linear search."""
+        known = dict(self.lines)
+        for n in range(len(path), 0, -1):
+            if path[:n] in known:
+                return known[path[:n]]
+        return self.line
 
     @property
     def where(self) -> str:
@@ -80,6 +94,7 @@ def compile_rule(
     file: str | None = None,
     line: int | None = None,
     key: str = "",
+    lines: Mapping[KeyPath, int] | None = None,
 ) -> RuleEntry:
     """Compile one rule.
 
@@ -89,13 +104,15 @@ def compile_rule(
             directories; a file is watched by name through its parent directory,
             non-recursively, so a replace-by-rename keeps matching.
         file, line, key: where the rule was written, for messages.
+        lines: where the rule's keys are written (see :attr:`RuleEntry.lines`).
     Returns:
         a :class:`RuleEntry`.
     """
     files = frozenset(file_roots)
     roots = tuple(_root(w, rule.recursive, w in files) for w in rule.watch)
     flt = Filter(rule.include, rule.exclude, default_excludes=rule.default_excludes)
-    return RuleEntry(rule, roots, int(rule.events), flt, file, line, key)
+    where = tuple((lines or {}).items())
+    return RuleEntry(rule, roots, int(rule.events), flt, file, line, key, where)
 
 
 class RuleSet:

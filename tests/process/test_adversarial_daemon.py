@@ -5,6 +5,7 @@ write them) might hand it, checked against what docs/cli.md and docs/config.md p
 from __future__ import annotations
 
 import asyncio
+import re
 import resource
 import signal
 import subprocess
@@ -107,30 +108,48 @@ def _check(rules: Path) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-#: id -> (rule keys, webhook keys): things `check` calls valid that `run` refuses.
+#: id -> (rule keys, webhook keys, key at fault, reason): rules `fswatchd run` refuses for
+#: what an action needs from the system, which `check` once called valid.
 DISAGREE = {
-    "unknown-user": ({"user": "no-such-user-fswatchd"}, None),
-    "missing-secret-file": ({}, {"secret_file": "{tmp}/no-such-secret"}),
-    "secret-file-is-a-directory": ({}, {"secret_file": "{tmp}"}),
-    "ca-file-not-pem": ({}, {"ca_file": "{tmp}/rules.yaml"}),
+    "unknown-user": (
+        {"user": "no-such-user-fswatchd"},
+        None,
+        "rules[0].user",
+        "user 'no-such-user-fswatchd' does not exist",
+    ),
+    "missing-secret-file": (
+        {},
+        {"secret_file": "{tmp}/no-such-secret"},
+        "rules[0].actions[0].webhook.secret_file",
+        "cannot read the secret .*: No such file or directory",
+    ),
+    "secret-file-is-a-directory": (
+        {},
+        {"secret_file": "{tmp}"},
+        "rules[0].actions[0].webhook.secret_file",
+        "cannot read the secret .*: Is a directory",
+    ),
+    "ca-file-not-pem": (
+        {},
+        {"ca_file": "{tmp}/rules.yaml"},
+        "rules[0].actions[0].webhook.ca_file",
+        "cannot load CA certificates from .*rules.yaml",
+    ),
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`fswatchd check` validates without building actions: it calls rules valid "
-    "(exit 0; a missing secret_file is documented as a mere warning) that `fswatchd run` "
-    "refuses with exit 3, so ExecReload=fswatchd check does not catch them",
-)
-@pytest.mark.parametrize("rule_keys,hook_keys", DISAGREE.values(), ids=DISAGREE.keys())
+@pytest.mark.parametrize("rule_keys,hook_keys,key,reason", DISAGREE.values(), ids=DISAGREE.keys())
 def test_check_and_run_agree_on_validity(
     start_daemon,
     tmp_path: Path,
     rule_keys: dict[str, str],
     hook_keys: dict[str, str] | None,
+    key: str,
+    reason: str,
 ) -> None:
-    """1. Rules that `fswatchd check` accepts (exit 0).
-    2. `fswatchd run` on the same file starts (READY=1) rather than exiting 3.
+    """1. Rules whose action cannot get what it needs (a user, a secret, a CA bundle).
+    2. `fswatchd check` exits 3 with FILE:LINE: KEY: REASON, LINE that of the key.
+    3. `fswatchd run` on the same file exits 3 with the same message, without READY=1.
     """
     root = tmp_path / "in"
     root.mkdir()
@@ -141,10 +160,16 @@ def test_check_and_run_agree_on_validity(
         action = {"webhook": hook}
     rule = {"name": "r", "watch": str(root), "actions": [action], **rule_keys}
     rules = write_rules(tmp_path / "rules.yaml", {"rules": [rule]})
+    name = key.rpartition(".")[2]
+    line = 1 + next(i for i, t in enumerate(rules.read_text().splitlines()) if f'"{name}"' in t)
+    message = rf"^fswatchd: {re.escape(str(rules))}:{line}: {re.escape(key)}: {reason}"
     checked = _check(rules)
-    assert checked.returncode == 0, checked.stderr
-    daemon = start_daemon(rules)  # waits for READY=1; fails at once if the daemon exits
-    assert daemon.stop() == 0
+    assert checked.returncode == 3, checked.stdout
+    assert re.search(message, checked.stderr.decode(), re.M), checked.stderr
+    daemon = start_daemon(rules, ready=False)
+    assert daemon.wait() == 3
+    assert re.search(message, daemon.log(), re.M), daemon.log()
+    assert not [m for m in daemon.listener.messages if m.pid == daemon.pid]
 
 
 # -- what a webhook receiver sends back ------------------------------------------------------
