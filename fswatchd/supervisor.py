@@ -129,11 +129,13 @@ class Daemon:
         cloexec_inherited_fds()
         for line in warnings(self.ruleset):
             log.warning("%s", line)
-        self._runtimes = build_runtimes(self.ruleset, self._http)
         loop = asyncio.get_running_loop()
         for sig in (*_STOP_SIGNALS, signal.SIGHUP):
             loop.add_signal_handler(sig, self._signals.put_nowait, sig)
         try:
+            # Inside the try: a webhook may have opened the HTTP session before a later
+            # action is refused, and the finally closes it.
+            self._runtimes = build_runtimes(self.ruleset, self._http)
             async with asyncio.TaskGroup() as tg:
                 await self._serve(tg)
         finally:
