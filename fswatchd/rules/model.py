@@ -128,12 +128,15 @@ class Batch(BaseModel):
 
 
 def _has_program(argv: tuple[str, ...]) -> tuple[str, ...]:
-    """Refuse an empty first element: there is no program to run."""
+    """Refuse a first element that names no program: empty, or ``{paths}`` (no paths, no
+    program; many paths, the first would be run on the rest)."""
     if argv and not argv[0]:
-        raise PydanticCustomError(
-            "argv", "{reason}", {"reason": "the program (first element) is empty", "at": (0,)}
-        )
-    return argv
+        reason = "the program (first element) is empty"
+    elif argv and compile_template(argv[0]).is_paths:
+        reason = "the program (first element) cannot be {paths}"
+    else:
+        return argv
+    raise PydanticCustomError("argv", "{reason}", {"reason": reason, "at": (0,)})
 
 
 class RunAction(BaseModel):

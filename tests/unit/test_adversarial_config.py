@@ -129,6 +129,12 @@ BAD_VALUES = {
         "rules[0].actions[0].run[0]",
         "the program (first element) is empty",
     ),
+    "paths-as-the-program": (
+        "    batch: {quiet: 1}\n    actions: [{run: ['{paths}', x]}]\n",
+        5,
+        "rules[0].actions[0].run[0]",
+        "the program (first element) cannot be {paths}",
+    ),
     "url-port-out-of-range": (
         "    actions: [{webhook: {url: 'http://h:99999/'}}]\n",
         4,
