@@ -196,16 +196,22 @@ class Placer:
 
         Iterative, parents before children; each directory is watched before it is read.
         The common case (a new wd) is inlined: this loop places every initial watch.
+        ``emit`` False is the initial walk: nothing is reported, and the paths of the new
+        nodes are not cached (a path is cached when an event first needs it: a tree of
+        100,000 quiet directories does not keep 100,000 paths).
         """
         tree = self.tree
         wds = tree.wds
         add_watch, mask, should = self.fd.add_watch, self.dir_mask, self.should_watch
         root = tree.root_of(top)
         recursive = root is not None and self.recursive_of.get(root, True)
-        stack = [top]
+        stack = [(top, tree.path(top))]
         while stack:
-            node = stack.pop()
-            path = tree.path(node)
+            node, path = stack.pop()
+            if emit:
+                # The tree's path, not the one stacked: a rename found by this very scan
+                # (attach_wd) can have re-parented the node meanwhile.
+                path = tree.path(node)
             try:
                 dirs, found = read_dir(path)
             except OSError as exc:
@@ -242,7 +248,7 @@ class Placer:
                 if emit:
                     self.emit(child_path, _CREATE_DIR, root, syn=True)
                 if fresh and child is not None:
-                    stack.append(child)
+                    stack.append((child, child_path))
 
     def _scan_files(
         self, node: Node, base: bytes, found: dict[bytes, int], root: bytes | None, emit: bool

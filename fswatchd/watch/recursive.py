@@ -123,12 +123,13 @@ class RecursiveWatcher:
             raise
         self._pending = engine.take_out()
         self._state = _State.RUNNING
-        log.info(
-            "watching %d roots: %d directories, %d files",
-            engine.roots_alive,
-            len(engine.tree.wds),
-            engine.tree.count_files(),
-        )
+        if log.isEnabledFor(logging.INFO):  # counting the files walks the whole tree
+            log.info(
+                "watching %d roots: %d directories, %d files",
+                engine.roots_alive,
+                len(engine.tree.wds),
+                engine.tree.count_files(),
+            )
 
     def _start_root(self, engine: Engine, path: bytes, recursive: bool) -> None:
         """Watch one root at start; with rearm, a missing root is waited for."""
@@ -212,9 +213,11 @@ class RecursiveWatcher:
         """Wait for events or the pairing deadline; False = nothing to feed, loop again."""
         deadline = engine.deadline
         if deadline is None:
-            # Refresh stale records only when idle: nothing buffered and the kernel queue
-            # read to the end (a backlog is drained first).
-            if engine.placer.dirty and not reader.is_behind:
+            # Refresh records only when idle: nothing buffered and nothing queued in the
+            # kernel. An lstat sees the present; events still queued describe the past,
+            # and applying them to a record read after them would mix the two (a
+            # RENAME_EXCHANGE would no longer be recognised by its inodes).
+            if engine.placer.dirty and not reader.is_behind and not self._queued():
                 engine.settle(_SETTLE_BUDGET)
                 await asyncio.sleep(0)
                 return False
@@ -238,6 +241,11 @@ class RecursiveWatcher:
         if not reader.pending and self._state is _State.RUNNING:
             reader.drain()  # barrier: every half the kernel queued is now buffered
         return True
+
+    def _queued(self) -> int:
+        """Bytes of events the kernel holds for the fd now (FIONREAD; 0 when closed)."""
+        fd = self._fd
+        return 0 if fd is None or fd.closed else fd.bytes_queued()
 
     async def __aiter__(self) -> AsyncIterator[FsEvent]:
         """Event by event over :meth:`batches`."""
