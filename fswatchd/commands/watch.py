@@ -56,16 +56,33 @@ def parse_events(text: str) -> int:
         argparse.ArgumentTypeError: an unknown name, or a name that is not an event a
             watch can subscribe to (ISDIR, ONLYDIR, Q_OVERFLOW, ...).
     """
-    try:
-        mask = int(parse_mask(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if mask & ~_SELECTABLE or not mask:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} names no event to watch for; use names like CREATE, CLOSE_WRITE, "
-            "MOVE, DELETE or ALL (Q_OVERFLOW and ERROR are always reported)"
-        )
+    hint = (
+        "use names like CREATE, CLOSE_WRITE, MOVE, DELETE or ALL "
+        "(Q_OVERFLOW and ERROR are always reported)"
+    )
+    mask = 0
+    for name in text.split(","):  # one at a time, so a refusal names the culprit
+        try:
+            bits = int(parse_mask(name))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if bits & ~_SELECTABLE:
+            raise argparse.ArgumentTypeError(
+                f"{name.strip()!r} is not an event to watch for; {hint}"
+            )
+        mask |= bits
+    if not mask:
+        raise argparse.ArgumentTypeError(f"{text!r} names no event; {hint}")
     return mask
+
+
+def _path(text: str) -> str:
+    """A PATH argument; an empty one is a usage error (it would mean the current directory)."""
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "an empty PATH names nothing; write . for the current directory"
+        )
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per line (see docs/cli.md)"
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="a directory to watch")
+    parser.add_argument("paths", nargs="+", type=_path, metavar="PATH", help="a directory to watch")
 
 
 def main(args: argparse.Namespace) -> int:
