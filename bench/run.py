@@ -85,6 +85,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=300.0,
         help="seconds any one wait may take before that run counts as failed",
     )
+    p.add_argument(
+        "--drain-modes",
+        default="backlog,batched,live",
+        help="figure 1's modes, comma-separated (default: all three)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)  # fmt: skip
 
@@ -129,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             kernel=platform.release(), cpus=os.cpu_count(), python=sys.version.split()[0],
             queue=kernel_limit("max_queued_events"),
             max_user_watches=kernel_limit("max_user_watches"),
+            drain_modes=[m for m in args.drain_modes.split(",") if m],
         )  # fmt: skip
         for fig in figures:
             FIGURES[fig](ctx)
