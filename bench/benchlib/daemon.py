@@ -87,14 +87,16 @@ def start_fswatchd(work: Path, rule: Mapping[str, Any], timeout: float) -> Runne
     return runner
 
 
-def start_stderr_ready(argv: list[str], timeout: float, marker: bytes = b"READY") -> Runner:
-    """Start ``argv`` and wait for ``marker`` on its stderr.
+def start_stderr_ready(
+    argv: list[str], timeout: float, marker: bytes = b"READY", tee: Path | None = None
+) -> Runner:
+    """Start ``argv`` and wait for ``marker`` on its stderr; stdout is copied to ``tee``.
 
     Raises:
         RuntimeError: the marker did not come within ``timeout`` s.
     """
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    runner = Runner(Child(argv, env=env))
+    runner = Runner(Child(argv, env=env, tee=tee))
     if runner.child.err.wait_for(marker, time.monotonic() + timeout) is None:
         runner.finish()
         raise RuntimeError(f"{Path(argv[1]).name} not ready: {runner.child.stderr_tail()}")

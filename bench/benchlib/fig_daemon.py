@@ -9,14 +9,18 @@
    DIR/done). Rate is N over first rename to last completion; the maximum concurrency seen
    is kept. Peers: ``watchmedo shell-command``, a private ``incrond``.
 6. webhook POSTs/s: N files written, one POST each to an aiohttp receiver on 127.0.0.1, at
-   most 16 at a time. Floor: an aiohttp client posting N bodies, 16 at a time.
-7. memory: ``fswatchd run`` with a rule that matches nothing while the producer churns
-   files (create, write, close, unlink) at a fixed pace; VmRSS sampled every 0.25 s; after
-   the first 20 % of the samples (warm-up) it must stay within 10 %.
+   most 16 at a time. Floor: an aiohttp client posting N bodies, 16 at a time. The
+   receiver logs each body's path: N distinct paths must arrive; the number of client
+   connections used is kept (keep-alive: at most the concurrency).
+7. memory: ``fswatchd run`` with a rule on all events that matches no name while the
+   producer churns files (create, write, close, unlink) at a fixed pace; VmRSS sampled
+   every 0.25 s; after the first 20 % of the samples (warm-up) it must stay within 10 %.
+   The daemon's own count of events processed (its STATUS= line) is kept as well.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import sys
 import time
@@ -43,10 +47,12 @@ __all__ = ["run_commands", "run_latency", "run_memory", "run_webhooks"]
 P50 = Metric("p50", "ms")
 P99 = Metric("p99", "ms")
 RATE = Metric("rate", "/s", "higher")
+CONNECTIONS = Metric("connections", "n", "")
 MAXCONC = Metric("max concurrent", "n", "")
 RSS_MAX = Metric("rss max", "KiB")
 SPREAD = Metric("rss spread", "%")
 FLAT = Metric("flat (<=10%)", "1/0", "higher")
+EVENTS_SEEN = Metric("events processed", "n", "")
 
 
 def _spec(name: str, unavailable: Callable[[], str | None]) -> WatcherSpec:
@@ -189,17 +195,25 @@ def run_webhooks(ctx: Context) -> None:
     case = f"{n} POSTs"
 
     def measure(spec: WatcherSpec, run_no: int, warm: bool) -> None:
-        receiver = start_stderr_ready([sys.executable, str(PEERS / "receiver.py")], ctx.timeout)
-        try:
-            port = int(receiver.child.err.tail().split(b"READY ")[1].split()[0])
-            with scratch(ctx, "webhooks") as work:
+        with scratch(ctx, "webhooks") as work:
+            log = work / "received"
+            argv = [sys.executable, str(PEERS / "receiver.py")]
+            receiver = start_stderr_ready(argv, ctx.timeout, tee=log)
+            try:
+                port = int(receiver.child.err.tail().split(b"READY ")[1].split()[0])
                 t0 = _post_all(ctx, spec, work, f"http://127.0.0.1:{port}/hook", receiver)
-        finally:
-            receiver.finish()
-        last = int(receiver.child.out.tail().split()[-1])
+            finally:
+                receiver.finish()
+            received = [line.split(maxsplit=2) for line in log.read_bytes().splitlines()]
+        paths = {path for _, _, path in received}
+        if len(paths) != n:
+            raise RuntimeError(f"{len(received)} POSTs for {len(paths)} distinct paths, not {n}")
+        last = max(int(stamp) for stamp, _, _ in received)
+        ports = {port for _, port, _ in received}
         ctx.results.add(6, case, RATE, spec.name, run_no, warm, n / ((last - t0) / 1e9))
+        ctx.results.add(6, case, CONNECTIONS, spec.name, run_no, warm, len(ports))
 
-    interleave(ctx, 6, case, specs, measure, (RATE,))
+    interleave(ctx, 6, case, specs, measure, (RATE, CONNECTIONS))
 
 
 def _post_all(ctx: Context, spec: WatcherSpec, work: Path, url: str, receiver: Runner) -> int:
@@ -243,14 +257,18 @@ def run_memory(ctx: Context) -> None:
         with scratch(ctx, "memory") as work:
             root = work / "root"
             root.mkdir()
+            # ALL: the daemon must read, match and count every one of the 5 events an
+            # iteration makes (the default CLOSE_WRITE|MOVED_TO would be 1 in 5).
             rule = {
                 "watch": str(root),
+                "events": ["ALL"],
                 "include": ["*.never-matches"],
                 "actions": [{"run": ["true"]}],
             }
             runner = start_fswatchd(work, rule, ctx.timeout)
             try:
                 samples = _sample_while(ctx, runner.child, root, iterations)
+                seen = _events_processed(runner, iterations * 5, time.monotonic() + 10)
             finally:
                 runner.finish()
         steady = samples[len(samples) // 5 :] or samples
@@ -259,8 +277,25 @@ def run_memory(ctx: Context) -> None:
         res.add(7, case, RSS_MAX, spec.name, run_no, warm, max(steady), series=samples)
         res.add(7, case, SPREAD, spec.name, run_no, warm, spread)
         res.add(7, case, FLAT, spec.name, run_no, warm, float(spread <= 10.0))
+        res.add(7, case, EVENTS_SEEN, spec.name, run_no, warm, seen)
 
-    interleave(ctx, 7, case, (FSWATCHD_RUN,), measure, (RSS_MAX, SPREAD, FLAT))
+    interleave(ctx, 7, case, (FSWATCHD_RUN,), measure, (RSS_MAX, SPREAD, FLAT, EVENTS_SEEN))
+
+
+def _events_processed(runner: Runner, expected: int, deadline: float) -> int:
+    """The event count of fswatchd's latest STATUS= line (``...; N events; ...``), waiting
+    until it reaches ``expected`` or the monotonic deadline (STATUS comes every 2 s)."""
+    assert runner.notify is not None
+    seen = 0
+    while seen < expected and (left := deadline - time.monotonic()) > 0:
+        runner.notify.sock.settimeout(left)
+        try:
+            data = runner.notify.sock.recv(65536)
+        except TimeoutError:
+            break
+        if found := re.search(rb"STATUS=.*?(\d+) events", data):
+            seen = max(seen, int(found.group(1)))
+    return seen
 
 
 def _sample_while(ctx: Context, child: Child, root: Path, iterations: int) -> list[int]:

@@ -3,13 +3,15 @@
 usage: receiver.py
 
 Binds an ephemeral port, prints "READY <port>" on stderr, then answers every POST with
-204 and writes "<CLOCK_MONOTONIC ns>" to stdout (flushed), so the harness counts
-deliveries and knows when the last one arrived.
+204 and writes "<CLOCK_MONOTONIC ns> <client port> <body's path>" to stdout (flushed), so
+the harness counts deliveries, knows when the last one arrived, checks that every file
+had its own POST, and counts the connections used (keep-alive).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 
@@ -20,8 +22,11 @@ __all__ = ["main"]
 
 async def handle(request: web.Request) -> web.Response:
     """Read the body, note the time, answer 204."""
-    await request.read()
-    sys.stdout.write(f"{time.monotonic_ns()}\n")
+    body = await request.read()
+    now = time.monotonic_ns()
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    path = json.loads(body).get("path")
+    sys.stdout.write(f"{now} {peer[1] if peer else 0} {path}\n")
     sys.stdout.flush()
     return web.Response(status=204)
 
