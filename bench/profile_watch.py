@@ -61,6 +61,8 @@ async def drain(args: argparse.Namespace, root: Path) -> None:
     factory = (lambda: big_queue_fd(1 << 20)) if args.raise_queue else InotifyFd
     w = RecursiveWatcher([Root(os.fsencode(root))], int(Mask.ALL), fd_factory=factory)
     await w.start()
+    if args.gc_freeze:
+        gc.freeze()
     if args.dirs > 1:
         cmd = [PRODUCER, "tree", root, args.dirs, args.files // args.dirs]
     else:
@@ -149,6 +151,7 @@ def main() -> int:
     p.add_argument("--raise-queue", action="store_true")
     p.add_argument("--phases", action="store_true", help="drain: time each stage")
     p.add_argument("--no-gc", action="store_true", help="gc.disable() (to see its share)")
+    p.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after start()")
     p.add_argument("--tree", type=Path, help="ready: keep the tree here (made once)")
     args = p.parse_args()
     if args.no_gc:

@@ -305,11 +305,11 @@ class Engine:
                 # Placer.touch does.
                 files = node.files
                 files[name] = 0 if m & _CREATE else files.get(name, 0) & ~1
-                if node.dirty is None:
+                if node.dirty is None:  # not in ``stale`` yet (settle() resets both)
                     node.dirty = {name}
+                    stale.add(node)
                 else:
                     node.dirty.add(name)
-                stale.add(node)
             if m & emit_mask:
                 path = node._path if node._gen == tree.gen else tree.path(node)
                 # (path, mask, is_dir, src_path, synthetic, cookie, root, errno, message)
