@@ -259,7 +259,10 @@ def _waitpid_reaper(pid: int) -> Callable[[], int]:
     """``reap()`` for a child started by posix_spawn: waitpid(2), then the exit code."""
 
     def reap() -> int:
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped behind our back (SIGCHLD ignored): as asyncio does
+            return 255
         return os.waitstatus_to_exitcode(status)
 
     return reap
