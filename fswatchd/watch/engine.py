@@ -107,11 +107,16 @@ class Engine:
             return 0
         self.placer.dir_mask = dir_mask
         updated = 0
-        for node in list(self.tree.wds.values()):
-            if not node.attached:
+        add_watch = self.placer.fd.add_watch
+        # Paths are joined on the way down, not taken from (and left in) the path cache.
+        stack = [(node, node.name) for node in self.tree.roots.values()]
+        while stack:
+            node, path = stack.pop()
+            stack += [(child, path + b"/" + name) for name, child in node.dirs.items()]
+            if node.wd == UNWATCHED or not node.attached:
                 continue
             try:
-                self.placer.fd.add_watch(self.tree.path(node), dir_mask)
+                add_watch(path, dir_mask)
             except OSError:
                 continue
             updated += 1

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 
 from .._inotify.fd import InotifyFd
 from .._inotify.reader import InotifyReader
-from ..events import FsEvent, RawEvent
+from ..events import FsEvent, Mask, RawEvent
 from .engine import Engine
 
 __all__ = ["RecursiveWatcher", "Root"]
 
 log = logging.getLogger(__name__)
 
+#: Events that reading a directory queues on its watch and on its parent's.
+_DIR_READS = int(Mask.OPEN | Mask.ACCESS | Mask.CLOSE_NOWRITE)
 #: Dirty file records refreshed (lstat) per idle step.
 _SETTLE_BUDGET = 2048
 #: Seconds between retries of directories that hit the watch limit (ENOSPC).
@@ -106,9 +108,14 @@ class RecursiveWatcher:
         fd = self._fd_factory()
         try:
             reader = InotifyReader(fd)
+            # The walk reads every directory: with OPEN/ACCESS/CLOSE_NOWRITE in the watch
+            # masks, each read queues 6 events (on the directory's watch and its parent's)
+            # that are never reported; 100,000 directories would overflow the kernel queue
+            # and force a full rescan right after start. So the walk places the watches
+            # without them, and they are added once every watch is in place.
             engine = Engine(
                 fd,
-                self._mask,
+                self._mask & ~_DIR_READS,
                 move_timeout=self._move_timeout,
                 should_watch=self._should_watch,
                 drain=self._drain,
@@ -116,6 +123,8 @@ class RecursiveWatcher:
             self._fd, self._reader, self._engine = fd, reader, engine
             for path, recursive in self._roots.items():
                 self._start_root(engine, path, recursive)
+            if self._mask & _DIR_READS:
+                engine.set_mask(self._mask)
             reader.start()
         except BaseException:
             self._fd = self._reader = self._engine = None
