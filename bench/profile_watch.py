@@ -152,10 +152,13 @@ def main() -> int:
     p.add_argument("--phases", action="store_true", help="drain: time each stage")
     p.add_argument("--no-gc", action="store_true", help="gc.disable() (to see its share)")
     p.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after start()")
+    p.add_argument("--gc-threshold", type=int, help="gc.set_threshold(N) (generation 0)")
     p.add_argument("--tree", type=Path, help="ready: keep the tree here (made once)")
     args = p.parse_args()
     if args.no_gc:
         gc.disable()
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold)
     if args.mode == "ready" and args.tree:
         args.tree.mkdir(parents=True, exist_ok=True)
         asyncio.run(ready(args, args.tree))

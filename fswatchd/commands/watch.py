@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -42,6 +43,9 @@ DEFAULT_MASK = int(Mask.ALL & ~(Mask.ACCESS | Mask.OPEN | Mask.CLOSE_NOWRITE))
 _SELECTABLE = int(Mask.ALL)
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+#: Allocations between two collections of the youngest generation (CPython's default: 700).
+_GC_THRESHOLD = 20_000
 
 
 def parse_events(text: str) -> int:
@@ -120,6 +124,10 @@ def main(args: argparse.Namespace) -> int:
     from ..watch.recursive import Root  # noqa: PLC0415
 
     setup_logging("stderr", "warning")
+    # A backlog allocates two records per event that live for one slice of the stream
+    # (~8,000 events); collecting young objects every 700 allocations made the collector
+    # walk them again and again: 20,000 makes a drain ~17 % faster, the initial walk ~4 %.
+    gc.set_threshold(_GC_THRESHOLD, *gc.get_threshold()[1:])
     mask = DEFAULT_MASK
     if args.events:
         mask = 0
