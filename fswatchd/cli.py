@@ -22,30 +22,43 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 
-#: subcommand name -> module under fswatchd.commands. Each module provides
-#: ``HELP: str``, ``add_arguments(parser) -> None`` and ``main(args) -> int``.
+#: subcommand name -> one-line help. Each is a module under fswatchd.commands providing
+#: ``add_arguments(parser) -> None`` and ``main(args) -> int``; only the chosen one is
+#: imported, so ``fswatchd watch`` does not pay for the daemon's or the rules' imports.
 SUBCOMMANDS: dict[str, str] = {
-    "watch": "watch",
-    "check": "check",
-    "log": "log",
-    "run": "run",
+    "watch": "print file events under each PATH, one per line, until interrupted",
+    "check": "validate the rules and show what they would watch (exit 3 if invalid)",
+    "log": "show action outcomes (and their output) from the journal",
+    "run": "run the rules daemon in the foreground (SIGHUP reloads, SIGTERM stops)",
 }
 
 
 def _load(name: str) -> ModuleType:
-    return importlib.import_module(f"fswatchd.commands.{SUBCOMMANDS[name]}")
+    return importlib.import_module(f"fswatchd.commands.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser with every subcommand registered; returns it unparsed."""
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argparse parser; the options of the subcommand named in ``argv`` are registered.
+
+    Args:
+        argv: the arguments to be parsed (without the program name); only the subcommand
+            they name is imported. Empty: every subcommand is listed, none imported.
+    """
     parser = argparse.ArgumentParser(prog="fswatchd", description="Run rules on file events.")
     parser.add_argument("--version", action="version", version=f"fswatchd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        module = _load(name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+    chosen = _chosen(argv)
+    for name, text in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text)
+        if name == chosen:
+            module = _load(name)
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
@@ -55,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Raises:
         nothing: every ``FswatchdError`` becomes a one-line message on stderr and a code.
     """
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         code: int = args._module.main(args)
     except ConfigError as exc:

@@ -31,9 +31,8 @@ from ..rules import (
 )
 from ..rules.model import Action
 
-__all__ = ["HELP", "add_arguments", "describe", "main", "watch_budget"]
+__all__ = ["add_arguments", "describe", "main", "watch_budget"]
 
-HELP = "validate the rules and show what they would watch (exit 3 if invalid)"
 
 #: Seconds ``check`` spends at most counting directories under the roots.
 COUNT_BUDGET = 3.0

@@ -18,9 +18,8 @@ from typing import Any, TextIO
 from ._journal_query import ActionRecord, OutputLine, Query, open_journal, read_records
 from ._when import parse_when
 
-__all__ = ["HELP", "add_arguments", "format_json", "format_text", "main"]
+__all__ = ["add_arguments", "format_json", "format_text", "main"]
 
-HELP = "show action outcomes (and their output) from the journal"
 
 # C0 controls and DEL would break the one-line-per-outcome layout (a newline in a name).
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}

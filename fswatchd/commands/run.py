@@ -15,9 +15,8 @@ from ..logs import LEVELS, TARGETS, setup_logging
 from ..rules import RuleSet, config_path, load_ruleset
 from .check import add_arguments as add_config_option
 
-__all__ = ["HELP", "add_arguments", "main"]
+__all__ = ["add_arguments", "main"]
 
-HELP = "run the rules daemon in the foreground (SIGHUP reloads, SIGTERM stops)"
 
 log = logging.getLogger("fswatchd")
 

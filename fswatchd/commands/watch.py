@@ -28,9 +28,8 @@ from ..sdnotify import notify
 if TYPE_CHECKING:
     from ..watch.recursive import Root
 
-__all__ = ["DEFAULT_MASK", "HELP", "add_arguments", "main", "parse_events", "watch"]
+__all__ = ["DEFAULT_MASK", "add_arguments", "main", "parse_events", "watch"]
 
-HELP = "print file events under each PATH, one per line, until interrupted"
 
 log = logging.getLogger(__name__)
 
