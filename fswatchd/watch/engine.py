@@ -22,6 +22,7 @@ from .moves import MovePairer
 from .place import DIR_EVENTS, WATCH_FLAGS, Placer, limit_message
 from .renames import Renames
 from .resync import resync
+from .retry import retry_failed, retry_lost
 from .roots import Anchors
 from .scan import GONE_ERRNOS, stat_record
 from .tree import UNWATCHED, Node, WatchTree
@@ -242,6 +243,8 @@ class Engine:
         Returns the FsEvents, in stream order, including synthetic ones from scans.
         """
         self._process(self.pairer.push(events, now))
+        if self.placer.lost:
+            self.retry_lost(settled=False)
         out, self.placer.out = self.placer.out, []
         return out
 
@@ -386,10 +389,8 @@ class Engine:
         parent, name = node.parent, node.name
         self.placer.emit_deletes(node, include_top=False)
         self.tree.detach(node)
-        if parent is None:
-            return
-        if self.placer.add_child(parent, name, emit=True) is None:
-            self._emit_at(parent, name, _DELETE | _ISDIR)
+        if parent is not None:
+            self.placer.add_child(parent, name, emit=True)
 
     def _retry(self, node: Node, name: bytes) -> None:
         """IN_ATTRIB on a directory we could not watch: its mode changed, try again (H17)."""
@@ -417,28 +418,12 @@ class Engine:
         )
 
     def retry_failed(self, err: int) -> None:
-        """Try again to watch the directories that failed with ``err``; quiet on failure.
+        """Try again to watch the directories that failed with ``err`` (see retry.py)."""
+        retry_failed(self.placer, err)
 
-        The content of a directory watched now is reported (synthetic events).
-        """
-        placer = self.placer
-        for node in [n for n, e in placer.retry.items() if e == err]:
-            parent = node.parent
-            if not node.attached or parent is None:
-                del placer.retry[node]
-                continue
-            path = self.tree.path(node)
-            try:
-                wd = placer.fd.add_watch(path, placer.dir_mask)
-            except OSError as exc:
-                if exc.errno in GONE_ERRNOS:
-                    del placer.retry[node]
-                continue
-            del placer.retry[node]
-            child, fresh = placer.attach_wd(parent, node.name, path, wd)
-            if fresh:
-                placer.scan(child, emit=True)
-        log.info("retried unwatched directories; %d still unwatched", len(placer.retry))
+    def retry_lost(self, *, settled: bool) -> None:
+        """Try again the directories whose path went stale (see retry.retry_lost)."""
+        retry_lost(self.placer, settled=settled)
 
     def settle(self, budget: int) -> int:
         """lstat up to ``budget`` files whose records are dirty; returns how many remain.

@@ -3,7 +3,10 @@
 ``Placer`` owns the add_watch side of the watcher: the directory watch mask, the
 ``should_watch`` prune hook, the handling of a wd that already belongs to a node (moved,
 revived or a second path to the same inode, H16) and the per-directory failures (EACCES,
-ENOSPC: reported and kept in a retry list, H11/H17; ENOENT/ENOTDIR ignored, H23). What the
+ENOSPC: reported and kept in a retry list, H11/H17). ENOENT/ENOTDIR for a directory just
+reported is not final: the directory may be gone (H23, its DELETE follows), or a rename of
+it or of a parent that is not processed yet may have moved it (no DELETE follows). Such a
+directory stays in the view and in ``lost``, and is tried again by its current path. What the
 scan finds is appended to ``out`` as synthetic events: CREATE for every entry, and
 CLOSE_WRITE too for regular files, so a CLOSE_WRITE rule never misses a file that was
 written before its directory was watched.
@@ -95,6 +98,10 @@ class Placer:
         self.retry: dict[Node, int] = {}
         #: Directories with files whose records events made stale (see Node.dirty).
         self.dirty: set[Node] = set()
+        #: Directories in the view that could not be watched (UNWATCHED) or read (watched)
+        #: because their path was gone (ENOENT/ENOTDIR): node -> the path that failed.
+        #: Almost always empty; see Engine.retry_lost.
+        self.lost: dict[Node, bytes] = {}
 
     # -- events ----------------------------------------------------------------------
 
@@ -131,12 +138,12 @@ class Placer:
             return False
         return self.should_watch is None or self.should_watch(path)
 
-    def add_child(self, parent: Node, name: bytes, *, emit: bool) -> Node | None:
+    def add_child(self, parent: Node, name: bytes, *, emit: bool) -> Node:
         """A directory ``name`` appeared in ``parent``: watch it, scan it, recurse.
 
-        Appends CREATE|ISDIR (synthetic if ``emit`` is "scan") for nothing: the caller
-        reports the directory itself; the content is reported when ``emit`` is True.
-        Returns the node, or None when the directory is already gone (H23).
+        The caller reports the directory itself; its content is reported (synthetic
+        events) when ``emit`` is True. Returns the node; when the directory is not at its
+        path any more, the node is unwatched and kept in ``lost``.
         """
         path = self.tree.path(parent) + b"/" + name
         if not self.wants_watch(parent, path):
@@ -146,18 +153,22 @@ class Placer:
             self.scan(node, emit=emit)
         return node
 
-    def attach(self, parent: Node, name: bytes, path: bytes) -> tuple[Node | None, bool]:
+    def attach(self, parent: Node, name: bytes, path: bytes) -> tuple[Node, bool]:
         """add_watch ``path`` and put its node at ``parent``/``name``.
 
         Returns ``(node, fresh)``: ``fresh`` is True when the node is new and must be
-        scanned; ``node`` is None when the directory is gone (H23). A failure (EACCES,
-        ENOSPC, ...) leaves an unwatched node, reported and kept for a retry.
+        scanned. A failure (EACCES, ENOSPC, ...) leaves an unwatched node, reported and
+        kept for a retry; ENOENT/ENOTDIR leave an unwatched node in ``lost`` (the path
+        may be stale: a rename still unread; or the directory is gone: its DELETE
+        follows and removes the node).
         """
         try:
             wd = self.fd.add_watch(path, self.dir_mask)
         except OSError as exc:
             if exc.errno in GONE_ERRNOS:
-                return None, False
+                node = self.tree.add_dir(parent, name, UNWATCHED)
+                self.lost[node] = path
+                return node, False
             node = self.tree.add_dir(parent, name, UNWATCHED)
             self.failed(node, path, exc)
             return node, False
@@ -217,6 +228,8 @@ class Placer:
             except OSError as exc:
                 if exc.errno not in GONE_ERRNOS:
                     self.failed(node, path, exc)
+                elif node.attached:  # watched, but its path is stale or it is gone
+                    self.lost[node] = path
                 continue
             base = path + b"/"
             if found:
@@ -237,8 +250,6 @@ class Placer:
                         wd = add_watch(child_path, mask)
                     except OSError:
                         child, fresh = self.attach(node, name, child_path)
-                        if child is None:
-                            continue
                     else:
                         if wd in wds:
                             child, fresh = self.attach_wd(node, name, child_path, wd)

@@ -222,6 +222,12 @@ class RecursiveWatcher:
         """Wait for events or the pairing deadline; False = nothing to feed, loop again."""
         deadline = engine.deadline
         if deadline is None:
+            if engine.placer.lost and not reader.is_behind and not self._queued():
+                # Caught up: every event queued so far is processed, so a path that
+                # still fails is not explained by a rename waiting to be read.
+                engine.retry_lost(settled=True)
+                self._pending += engine.take_out()
+                return False
             # Refresh records only when idle: nothing buffered and nothing queued in the
             # kernel. An lstat sees the present; events still queued describe the past,
             # and applying them to a record read after them would mix the two (a

@@ -25,12 +25,6 @@ def tree(tmp_path: Path) -> bytes:
     return bytes(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a directory created and renamed before its watch is placed is reported as "
-    "CREATE a, then MOVED_TO b without src_path: add_watch(a) fails (ENOENT), the pair's "
-    "source is unknown, so nothing ever removes a from a consumer's view",
-)
 async def test_directory_created_then_renamed_before_it_is_watched(tree: bytes) -> None:
     """1. Frozen: mkdir a; mv a b (an atomic "publish a directory" as tools do).
     2. The stream reports b, and a consumer replaying it holds the same view as the disk:
@@ -45,12 +39,6 @@ async def test_directory_created_then_renamed_before_it_is_watched(tree: bytes) 
         d.check_views()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a directory created inside a directory that is renamed before the watcher "
-    "reads the CREATE is never watched: add_watch on the old path fails with ENOENT and is "
-    "ignored as if the directory were gone, so nothing inside it is ever reported",
-)
 async def test_new_directory_whose_parent_is_renamed_before_it_is_watched(tree: bytes) -> None:
     """1. p is watched. Frozen: mkdir p/x; mv p q.
     2. The views agree (q/x is in the snapshot), and a file created later in q/x is
@@ -66,3 +54,47 @@ async def test_new_directory_whose_parent_is_renamed_before_it_is_watched(tree: 
             pass
         await d.barrier()
         assert tree + b"/q/x/later" in d.paths(Mask.CREATE)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> bytes:
+    path = tmp_path / "outside"
+    path.mkdir()
+    return bytes(path)
+
+
+def touch(path: bytes) -> None:
+    with open(path, "wb"):
+        pass
+
+
+async def test_new_tree_whose_parent_is_renamed_twice_before_it_is_watched(tree: bytes) -> None:
+    """1. p is watched. Frozen: mkdir -p p/x/y; touch p/x/y/f; mv p q; mv q r.
+    2. The content is reported under r; later files in r/x/y are reported."""
+    os.mkdir(tree + b"/p")
+    async with Driver([tree]) as d:
+        os.makedirs(tree + b"/p/x/y")
+        touch(tree + b"/p/x/y/f")
+        os.rename(tree + b"/p", tree + b"/q")
+        os.rename(tree + b"/q", tree + b"/r")
+        events = await d.barrier()
+        assert tree + b"/r/x/y/f" in d.paths(Mask.CREATE, events)
+        d.check_views()
+        touch(tree + b"/r/x/y/later")
+        assert tree + b"/r/x/y/later" in d.paths(Mask.CREATE, await d.barrier())
+
+
+async def test_directory_moved_into_a_just_renamed_directory(tree: bytes, outside: bytes) -> None:
+    """1. p is watched. Frozen: mv outside/d p/d; mv p q.
+    2. d's content is reported under q/d; later files in q/d are reported."""
+    os.mkdir(tree + b"/p")
+    os.mkdir(outside + b"/d")
+    touch(outside + b"/d/f")
+    async with Driver([tree]) as d:
+        os.rename(outside + b"/d", tree + b"/p/d")
+        os.rename(tree + b"/p", tree + b"/q")
+        events = await d.barrier()
+        assert tree + b"/q/d/f" in d.paths(Mask.CREATE, events)
+        d.check_views()
+        touch(tree + b"/q/d/later")
+        assert tree + b"/q/d/later" in d.paths(Mask.CREATE, await d.barrier())
