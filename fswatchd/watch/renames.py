@@ -73,7 +73,10 @@ class Renames:
         child = src.dirs.get(sname)
         dst_path = tree.path(dst) + b"/" + dname
         src_root, dst_root = tree.root_of(src), tree.root_of(dst)
-        if child is None or (child.wd != UNWATCHED) != placer.wants_watch(dst, dst_path):
+        # A lost node (not watched yet: its path went stale) counts as watched: it is
+        # re-tried by its path after the batch, which this move keeps right.
+        watched = child is not None and (child.wd != UNWATCHED or child in placer.lost)
+        if child is None or watched != placer.wants_watch(dst, dst_path):
             # Unknown, or watched on one side only (prune hook, non-recursive root): a
             # move out plus a move in, so the view below it is rebuilt by a scan.
             if child is not None:

@@ -68,6 +68,25 @@ def touch(path: bytes) -> None:
         pass
 
 
+async def test_created_then_renamed_directory_is_one_paired_rename(tree: bytes) -> None:
+    """1. Frozen: mkdir a; touch a/f; mv a b.
+    2. CREATE a, then MOVED_TO b with src_path a and the kernel's cookie; b's content is
+       reported (synthetic) and a file created in b later is reported."""
+    async with Driver([tree]) as d:
+        os.mkdir(tree + b"/a")
+        touch(tree + b"/a/f")
+        os.rename(tree + b"/a", tree + b"/b")
+        events = await d.barrier()
+        moves = [e for e in events if e.mask & Mask.MOVED_TO]
+        assert [(e.path, e.src_path, e.synthetic) for e in moves] == [
+            (tree + b"/b", tree + b"/a", False)
+        ]
+        assert tree + b"/b/f" in d.paths(Mask.CREATE, events)
+        d.check_views()
+        touch(tree + b"/b/later")
+        assert tree + b"/b/later" in d.paths(Mask.CREATE, await d.barrier())
+
+
 async def test_new_tree_whose_parent_is_renamed_twice_before_it_is_watched(tree: bytes) -> None:
     """1. p is watched. Frozen: mkdir -p p/x/y; touch p/x/y/f; mv p q; mv q r.
     2. The content is reported under r; later files in r/x/y are reported."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 
-from test_recursive_scripted import ISDIR, R, Script, ev
+from test_recursive_scripted import ISDIR, R, Script, ev, short
 
 from fswatchd.events import Mask
 from fswatchd.watch.tree import UNWATCHED
@@ -71,6 +71,24 @@ def test_dir_moved_into_a_just_renamed_dir_is_watched() -> None:
         ev(1, TO | ISDIR, b"q", cookie=5),
     )
     assert watched_path(s, b"/q/d") == R + b"/q/d"
+
+
+def test_created_then_renamed_dir_is_one_paired_rename() -> None:
+    """mkdir a; mv a b before the watcher reads: CREATE a, then MOVED_TO b with src a and
+    the kernel's cookie; b is watched after the batch."""
+    s = Script()
+    s.fd.mkdir(R + b"/b")
+    out = s.engine.feed(
+        [
+            ev(1, Mask.CREATE | ISDIR, b"a"),
+            ev(1, FROM | ISDIR, b"a", cookie=77),
+            ev(1, TO | ISDIR, b"b", cookie=77),
+        ],
+        0.0,
+    )
+    assert short(out) == [("CREATE|ISDIR", b"/a", None), ("MOVED_TO|ISDIR", b"/b", b"/a")]
+    assert watched_path(s, b"/b") == R + b"/b"
+    assert list(s.engine.tree.roots[R].dirs) == [b"b"]
 
 
 def test_transient_dir_leaves_the_retry_set_with_its_delete() -> None:
