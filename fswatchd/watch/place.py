@@ -106,12 +106,25 @@ class Placer:
     # -- events ----------------------------------------------------------------------
 
     def emit(
-        self, path: bytes, mask: int, root: bytes | None, src: bytes | None = None, *, syn: bool
+        self,
+        path: bytes,
+        mask: int,
+        root: bytes | None,
+        src: bytes | None = None,
+        *,
+        syn: bool,
+        cookie: int = 0,
     ) -> None:
-        """Append one FsEvent if the user's mask selects it."""
+        """Append one FsEvent if the user's mask selects it.
+
+        ``cookie``: the kernel's rename cookie, for the MOVED_FROM/MOVED_TO events that
+        report a kernel rename; 0 for everything else (synthetic events included).
+        """
         if mask & self.emit_mask:
             self.out.append(
-                _new_event(FsEvent, (path, mask, bool(mask & _ISDIR), src, syn, 0, root, 0, None))
+                _new_event(
+                    FsEvent, (path, mask, bool(mask & _ISDIR), src, syn, cookie, root, 0, None)
+                )
             )
 
     def emit_error(self, node: Node, path: bytes, err: int, message: str) -> None:

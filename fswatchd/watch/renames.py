@@ -39,13 +39,19 @@ class Renames:
         #: thing); the next pair may be the second half of a RENAME_EXCHANGE.
         self.displaced: tuple[Node, bytes, Node | int] | None = None
 
-    def _emit_at(self, node: Node, name: bytes, mask: int, src: bytes | None = None) -> None:
-        """Report a kernel event for entry ``name`` of ``node``."""
+    def _emit_at(
+        self, node: Node, name: bytes, mask: int, cookie: int, src: bytes | None = None
+    ) -> None:
+        """Report a kernel rename event (with its ``cookie``) for entry ``name`` of ``node``."""
         path = self.tree.path(node)
-        self.placer.emit(path + b"/" + name, mask, node._root, src, syn=False)
+        self.placer.emit(path + b"/" + name, mask, node._root, src, syn=False, cookie=cookie)
 
     def pair(self, src_ev: RawEvent, dst_ev: RawEvent) -> None:
-        """A paired rename: re-parent in O(1) and report one MOVED_TO with src_path."""
+        """A paired rename: re-parent in O(1) and report one MOVED_TO with src_path.
+
+        The MOVED_TO carries the kernel's cookie (also when the pair has to be reported as
+        a move out plus a move in: then both halves carry it).
+        """
         wds = self.tree.wds
         src, dst = wds.get(src_ev.wd), wds.get(dst_ev.wd)
         if src is None or not src.attached:
@@ -57,11 +63,13 @@ class Renames:
             return
         src_path = self.tree.path(src) + b"/" + src_ev.name
         if src_ev.mask & _ISDIR:
-            self._move_dir(src, src_ev.name, dst, dst_ev.name, src_path)
+            self._move_dir(src, src_ev.name, dst, dst_ev.name, src_path, cookie=src_ev.cookie)
         else:
-            self._move_file(src, src_ev.name, dst, dst_ev.name, src_path)
+            self._move_file(src, src_ev.name, dst, dst_ev.name, src_path, cookie=src_ev.cookie)
 
-    def _move_dir(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
+    def _move_dir(
+        self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes, *, cookie: int
+    ) -> None:
         """Re-parent a directory node; handles replace, exchange and option changes."""
         tree, placer = self.tree, self.placer
         mask = _TO | _ISDIR
@@ -80,18 +88,20 @@ class Renames:
             # Unknown, or watched on one side only (prune hook, non-recursive root): a
             # move out plus a move in, so the view below it is rebuilt by a scan.
             if child is not None:
-                placer.emit(src_path, _FROM | _ISDIR, src_root, syn=False)
+                placer.emit(src_path, _FROM | _ISDIR, src_root, syn=False, cookie=cookie)
                 placer.drop(child, emit=False, rm=True)
-            placer.emit(dst_path, mask, dst_root, syn=False)
+            placer.emit(dst_path, mask, dst_root, syn=False, cookie=cookie)
             placer.add_child(dst, dname, emit=True)
             return
         displaced = tree.move(child, dst, dname)
         if displaced is not None:
             placer.drop(displaced, emit=False)
             self.displaced = (dst, dname, displaced)
-        placer.emit(dst_path, mask, dst_root, src_path, syn=False)
+        placer.emit(dst_path, mask, dst_root, src_path, syn=False, cookie=cookie)
 
-    def _move_file(self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes) -> None:
+    def _move_file(
+        self, src: Node, sname: bytes, dst: Node, dname: bytes, src_path: bytes, *, cookie: int
+    ) -> None:
         """Move a file record; the record (inode, size, mtime) travels with the name."""
         exchanged = self._exchanged(src, sname, dst, dname)
         if isinstance(exchanged, int):
@@ -110,7 +120,7 @@ class Renames:
             self.placer.touch(dst, dname)
         if old is not None:
             self.displaced = (dst, dname, old)
-        self._emit_at(dst, dname, _TO, src_path)
+        self._emit_at(dst, dname, _TO, cookie, src_path)
 
     def _exchanged(self, src: Node, sname: bytes, dst: Node, dname: bytes) -> Node | int | None:
         """If this pair is the second half of a RENAME_EXCHANGE, the thing to put at dst.
@@ -148,21 +158,21 @@ class Renames:
         name = ev.name
         if ev.mask & _ISDIR:
             child = node.dirs.get(name)
-            self._emit_at(node, name, ev.mask)
+            self._emit_at(node, name, ev.mask, ev.cookie)
             if child is not None:
                 self.placer.drop(child, emit=False, rm=True)
         else:
             node.files.pop(name, None)
             if node.dirty:
                 node.dirty.discard(name)
-            self._emit_at(node, name, ev.mask)
+            self._emit_at(node, name, ev.mask, ev.cookie)
 
     def move_in(self, ev: RawEvent) -> None:
         """An unpaired MOVED_TO: something arrived from outside (H05): watch and scan."""
         node = self.tree.wds.get(ev.wd)
         if node is None or not node.attached:
             return
-        self._emit_at(node, ev.name, ev.mask)
+        self._emit_at(node, ev.name, ev.mask, ev.cookie)
         if ev.mask & _ISDIR:
             self.placer.add_child(node, ev.name, emit=True)
         else:

@@ -81,6 +81,7 @@ async def test_created_then_renamed_directory_is_one_paired_rename(tree: bytes) 
         assert [(e.path, e.src_path, e.synthetic) for e in moves] == [
             (tree + b"/b", tree + b"/a", False)
         ]
+        assert moves[0].cookie != 0
         assert tree + b"/b/f" in d.paths(Mask.CREATE, events)
         d.check_views()
         touch(tree + b"/b/later")
@@ -117,3 +118,27 @@ async def test_directory_moved_into_a_just_renamed_directory(tree: bytes, outsid
         d.check_views()
         touch(tree + b"/q/d/later")
         assert tree + b"/q/d/later" in d.paths(Mask.CREATE, await d.barrier())
+
+
+async def test_rename_events_carry_the_kernel_cookie(tree: bytes, outside: bytes) -> None:
+    """A paired rename's MOVED_TO, a move in and a move out carry the kernel's cookie
+    (non-zero, different per rename); every other event, synthetic ones included, 0."""
+    touch(outside + b"/in")
+    async with Driver([tree]) as d:
+        touch(tree + b"/f")
+        os.rename(tree + b"/f", tree + b"/g")
+        os.rename(outside + b"/in", tree + b"/in")
+        os.rename(tree + b"/g", outside + b"/g")
+        os.makedirs(tree + b"/n/sub")
+        events = await d.barrier()
+        moves = {e.path: e for e in events if e.mask & (Mask.MOVED_FROM | Mask.MOVED_TO)}
+        assert set(moves) == {tree + b"/g", tree + b"/in"}
+        assert moves[tree + b"/g"].mask & Mask.MOVED_FROM  # the move out, reported last
+        pairs = [e for e in events if e.mask & Mask.MOVED_TO and e.src_path == tree + b"/f"]
+        assert len(pairs) == 1
+        cookies = [pairs[0].cookie, moves[tree + b"/in"].cookie, moves[tree + b"/g"].cookie]
+        assert 0 not in cookies and len(set(cookies)) == 3
+        others = [e for e in events if not e.mask & (Mask.MOVED_FROM | Mask.MOVED_TO)]
+        assert any(e.synthetic for e in others)  # n/sub: found by the scan of n
+        assert {e.cookie for e in others} == {0}
+        d.check_views()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 
-from test_recursive_scripted import ISDIR, R, Script, ev, short
+from test_recursive_scripted import ISDIR, TIMEOUT, R, Script, ev, short
 
 from fswatchd.events import Mask
 from fswatchd.watch.tree import UNWATCHED
@@ -87,6 +87,7 @@ def test_created_then_renamed_dir_is_one_paired_rename() -> None:
         0.0,
     )
     assert short(out) == [("CREATE|ISDIR", b"/a", None), ("MOVED_TO|ISDIR", b"/b", b"/a")]
+    assert [e.cookie for e in out] == [0, 77]
     assert watched_path(s, b"/b") == R + b"/b"
     assert list(s.engine.tree.roots[R].dirs) == [b"b"]
 
@@ -132,3 +133,31 @@ def test_settled_retry_of_a_path_changed_since_the_last_attempt_is_not_final() -
     s.engine.retry_lost(settled=True)
     assert [e.path for e in s.engine.take_out()] == [R + b"/y"]
     assert s.engine.placer.lost == {}
+
+
+def test_rename_cookies_are_passed_on() -> None:
+    """Paired MOVED_TO, unpaired MOVED_FROM and MOVED_TO carry the kernel cookie; other
+    events and synthetic events carry 0."""
+    s = Script()
+    s.mkdir(b"/d")
+    s.fd.rename(R + b"/d", R + b"/e")
+    out = s.engine.feed(
+        [
+            ev(1, Mask.CREATE, b"f"),
+            ev(1, FROM, b"f", cookie=11),
+            ev(1, TO, b"g", cookie=11),
+            ev(1, FROM | ISDIR, b"d", cookie=12),
+            ev(1, TO | ISDIR, b"e", cookie=12),
+            ev(1, TO, b"in", cookie=13),
+            ev(1, FROM, b"g", cookie=14),
+        ],
+        0.0,
+    )
+    out += s.engine.feed([], TIMEOUT)
+    assert [(short([e])[0][:2], e.cookie, e.synthetic) for e in out] == [
+        (("CREATE", b"/f"), 0, False),
+        (("MOVED_TO", b"/g"), 11, False),
+        (("MOVED_TO|ISDIR", b"/e"), 12, False),
+        (("MOVED_TO", b"/in"), 13, False),
+        (("MOVED_FROM", b"/g"), 14, False),
+    ]
