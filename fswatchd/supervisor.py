@@ -31,7 +31,6 @@ from .dispatch import Dispatcher, RuleRuntime
 from .errors import ConfigError
 from .events import Mask
 from .message_ids import (
-    MESSAGE_ID_OVERFLOW_REPAIRED,
     MESSAGE_ID_READY,
     MESSAGE_ID_RELOAD_FAILED,
     MESSAGE_ID_RELOAD_OK,
@@ -87,7 +86,6 @@ class Daemon:
         self._signals: asyncio.Queue[signal.Signals] = asyncio.Queue()
         self._events = 0
         self._last_overflow: str | None = None
-        self._reloads = 0
         self._stopping = False
         self.dispatcher = Dispatcher(dispatch_settings(ruleset.settings))
         self.watcher = RecursiveWatcher(
@@ -183,17 +181,11 @@ class Daemon:
             self._events += len(batch)
             for event in batch:
                 if event.mask & Mask.Q_OVERFLOW:
-                    self._overflowed()
+                    # The watcher logs the overflow and its repair; STATUS shows when.
+                    self._last_overflow = time.strftime("%H:%M:%S")
                     continue
                 for found in match(ruleset, event):
                     submit(runtimes[found.rule.name], found)
-
-    def _overflowed(self) -> None:
-        self._last_overflow = time.strftime("%H:%M:%S")
-        log.warning(
-            "inotify queue overflowed; the watcher rescans and reports the difference",
-            extra=_journal(MESSAGE_ID_OVERFLOW_REPAIRED),
-        )
 
     async def _control(self) -> None:
         """Consume signals until a stop signal; SIGHUP reloads in between."""
@@ -214,7 +206,6 @@ class Daemon:
             keep running and the error is logged with its file, line and key).
         """
         reloading()
-        self._reloads += 1
         try:
             ruleset = self._loader(self.config)
             runtimes = build_runtimes(ruleset, self._http)

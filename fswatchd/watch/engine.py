@@ -18,6 +18,7 @@ from collections.abc import Callable
 from .._inotify.fd import InotifyFd
 from ..errors import WatchError, WatchLimitError
 from ..events import FsEvent, Mask, RawEvent
+from ..message_ids import MESSAGE_ID_OVERFLOW_REPAIRED
 from .moves import MovePairer
 from .place import DIR_EVENTS, WATCH_FLAGS, Placer, limit_message
 from .renames import Renames
@@ -166,10 +167,7 @@ class Engine:
             cls = WatchLimitError if err == errno.ENOSPC else WatchError
             raise cls(err, msg, os.fsdecode(path)) from exc
         if err not in GONE_ERRNOS:
-            log.warning("%s", msg)
-            self.placer.out.append(
-                FsEvent(path, int(Mask.ERROR | Mask.ISDIR), True, None, False, 0, path, err, msg)
-            )
+            self.placer.emit_error(None, path, err, msg)
         return False
 
     @property
@@ -415,6 +413,7 @@ class Engine:
             dropped,
             len(self.tree.roots),
             ", ".join(f"{v} {k}" for k, v in counts.items()),
+            extra={"journal": {"MESSAGE_ID": MESSAGE_ID_OVERFLOW_REPAIRED}},
         )
 
     def retry_failed(self, err: int) -> None:

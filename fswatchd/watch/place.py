@@ -22,6 +22,7 @@ from collections.abc import Callable
 from .._inotify.fd import InotifyFd
 from .._inotify.limits import watch_limit
 from ..events import FsEvent, Mask
+from ..message_ids import MESSAGE_ID_WATCH_LIMIT
 from .scan import GONE_ERRNOS, read_dir
 from .tree import KIND_REG, UNWATCHED, Node, WatchTree
 
@@ -127,10 +128,16 @@ class Placer:
                 )
             )
 
-    def emit_error(self, node: Node, path: bytes, err: int, message: str) -> None:
-        """Log and append an ERROR event for a directory that could not be watched."""
-        log.warning("%s", message)
-        root = self.tree.root_of(node)
+    def emit_error(self, node: Node | None, path: bytes, err: int, message: str) -> None:
+        """Log and append an ERROR event for a directory that could not be watched.
+
+        ``node`` is the directory's node, or None for a root that has none (the root is
+        then ``path`` itself). ENOSPC carries the "watch limit hit" MESSAGE_ID, which the
+        journal catalog explains.
+        """
+        journal = {"MESSAGE_ID": MESSAGE_ID_WATCH_LIMIT} if err == errno.ENOSPC else {}
+        log.warning("%s", message, extra={"journal": journal})
+        root = path if node is None else self.tree.root_of(node)
         self.out.append(FsEvent(path, _ERROR_DIR, True, None, False, 0, root, err, message))
 
     def touch(self, node: Node, name: bytes) -> None:

@@ -18,6 +18,7 @@ from watchkit import Driver
 
 from fswatchd._inotify.limits import queued_events_limit
 from fswatchd.events import Mask
+from fswatchd.message_ids import MESSAGE_ID_OVERFLOW_REPAIRED
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -77,3 +78,5 @@ async def test_h10_overflow_by_volume_is_repaired(
         d.check_views()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("IN_Q_OVERFLOW" in w and "1 moved" not in w for w in warnings), warnings
+    [repair] = [r for r in caplog.records if "IN_Q_OVERFLOW" in r.getMessage()]
+    assert repair.journal == {"MESSAGE_ID": MESSAGE_ID_OVERFLOW_REPAIRED}  # type: ignore[attr-defined]

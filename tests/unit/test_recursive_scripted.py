@@ -15,6 +15,7 @@ import os
 import pytest
 
 from fswatchd.events import FsEvent, Mask, RawEvent, mask_names
+from fswatchd.message_ids import MESSAGE_ID_WATCH_LIMIT
 from fswatchd.watch.engine import Engine
 
 R = b"/nonexistent-fswatchd-root"
@@ -221,12 +222,15 @@ def test_root_move_self_is_reported_and_drops_the_tree(s: Script) -> None:
     assert s.engine.gone_roots == [R]
 
 
-def test_enospc_dir_is_reported_then_retried(s: Script) -> None:
-    """H11: a new directory hits the watch limit: ERROR event (errno, sysctl named), the
-    directory stays in the view unwatched; a later retry watches it."""
+def test_enospc_dir_is_reported_then_retried(s: Script, caplog: pytest.LogCaptureFixture) -> None:
+    """H11: a new directory hits the watch limit: ERROR event (errno, sysctl named) and a
+    WARNING with the "watch limit hit" MESSAGE_ID; the directory stays in the view
+    unwatched; a later retry watches it."""
     s.fd.full.add(R + b"/big")
     s.fd.mkdir(R + b"/big")
     got = s.engine.feed([ev(1, Mask.CREATE | ISDIR, b"big")], 0.0)
+    [warning] = [r for r in caplog.records if "max_user_watches" in r.getMessage()]
+    assert warning.journal == {"MESSAGE_ID": MESSAGE_ID_WATCH_LIMIT}  # type: ignore[attr-defined]
     assert [(e.mask, e.path, e.errno) for e in got] == [
         (Mask.CREATE | ISDIR, R + b"/big", 0),
         (Mask.ERROR | ISDIR, R + b"/big", errno.ENOSPC),
