@@ -10,6 +10,9 @@ appeared at another is a MOVED_TO with src_path, a changed size or mtime is MODI
 CLOSE_WRITE, the rest CREATE / DELETE. Every event is emitted when its change is applied
 to the view, so a consumer replaying the stream ends with the same view.
 
+Files whose records still come from the initial walk (inode only, no size or mtime yet)
+are judged by their ctime instead (records.py).
+
 Known approximation: a file whose record is unknown (seen only through a CREATE that was
 not yet lstat-ed) is reported as MODIFY + CLOSE_WRITE after an overflow - a possible
 duplicate, never a miss.
@@ -21,9 +24,10 @@ import collections
 from collections.abc import Callable
 
 from ..events import Mask
-from .place import Placer, _is_ancestor, _same_inode
-from .scan import GONE_ERRNOS, read_dir
-from .tree import KIND_REG, UNWATCHED, Node, unpack_record
+from .place import Placer
+from .records import changed_since_walk
+from .scan import GONE_ERRNOS, read_dir, same_inode
+from .tree import KIND_REG, UNWATCHED, Node, is_ancestor, unpack_record
 
 __all__ = ["resync"]
 
@@ -45,6 +49,10 @@ class _Resync:
         self.appeared: list[_Entry] = []
         self.modified: list[_Entry] = []
         self.limbo: set[Node] = set()
+        #: Directories whose records still come from the walk without lstat: every one
+        #: met gets complete records here, so the list is emptied after the pass.
+        self.walked = set(placer.unstated)
+        placer.unstated.clear()
 
     def emit(self, node: Node, name: bytes, mask: int, src: bytes | None = None) -> None:
         """A synthetic event for entry ``name`` of ``node``."""
@@ -107,10 +115,21 @@ class _Resync:
                 del files[name]
                 self.emit(node, name, int(Mask.DELETE))
                 self.appeared.append((node, name, rec))
-            elif not old or (o_size, o_mtime) != (n_size, n_mtime):
+            elif (not old or (o_size, o_mtime) != (n_size, n_mtime)) and not (
+                self.from_walk(node, name, old)
+                and not changed_since_walk(self.path_of(node) + name, self.placer.walk_ns)
+            ):
                 self.modified.append((node, name, rec))
             else:
                 files[name] = rec
+
+    def from_walk(self, node: Node, name: bytes, rec: int) -> bool:
+        """Whether ``rec`` is still the record of the walk without lstat (records.py)."""
+        return not rec & 1 and node in self.walked and not (node.dirty and name in node.dirty)
+
+    def path_of(self, node: Node) -> bytes:
+        """``node``'s path with a trailing slash."""
+        return self.tree.path(node) + b"/"
 
     def diff_dir(self, node: Node, name: bytes, path: bytes, stack: list[Node]) -> None:
         """Compare subdirectory ``name`` of ``node`` with its view node (add_watch decides)."""
@@ -148,8 +167,8 @@ class _Resync:
                 other in self.limbo
                 or (
                     other.parent is not None
-                    and not _is_ancestor(other, node)
-                    and not _same_inode(tree.path(other), path)
+                    and not is_ancestor(other, node)
+                    and not same_inode(tree.path(other), path)
                 )
             )
         ):
@@ -193,14 +212,23 @@ class _Resync:
         tree, placer = self.tree, self.placer
         # A rename keeps inode, size and mtime; requiring all three keeps a new file that
         # got a freed inode number (tmpfs, ext4 reuse them) from passing for a rename.
+        # Records from the walk without lstat have the inode only: such a pair needs a
+        # file whose content is older than the walk's start (a new file has a new mtime).
         by_key: dict[tuple[int, int, int], _Entry] = {}
+        by_ino: dict[int, _Entry] = {}
         for entry in self.vanished:
             ino, size, mtime, _, _ = unpack_record(entry[2])
-            if ino:
+            if ino and self.from_walk(*entry):
+                by_ino[ino] = entry
+            elif ino:
                 by_key[ino, size, mtime] = entry
+        before_walk = placer.walk_ns or 0
         rest: list[_Entry] = []
         for node, name, rec in self.appeared:
-            src = by_key.pop(unpack_record(rec)[:3], None)
+            key = unpack_record(rec)[:3]
+            src = by_key.pop(key, None)
+            if src is None and by_ino and key[2] < before_walk:
+                src = by_ino.pop(key[0], None)
             if src is None:
                 rest.append((node, name, rec))
                 continue
@@ -209,7 +237,7 @@ class _Resync:
             node.files[name] = rec
             self.emit(node, name, int(Mask.MOVED_TO), src_path)
             self.counts["moved"] += 1
-        for node, name, _ in by_key.values():
+        for node, name, _ in [*by_key.values(), *by_ino.values()]:
             del node.files[name]
             self.emit(node, name, int(Mask.DELETE))
             self.counts["deleted"] += 1

@@ -1,7 +1,10 @@
-"""Directory reads for the watcher: one ``readdir`` + ``lstat`` pass, never following links.
+"""Directory reads for the watcher: one ``readdir`` (+ ``lstat``) pass, never following links.
 
 Used by the race scan after a new directory is watched (H01, H05), by the initial walk
-and by the overflow rescan (H10). Symbolic links are entries like any other file (kind
+and by the overflow rescan (H10). The initial walk skips the ``lstat``: readdir(3) already
+gives each entry's inode and type (``d_ino``, ``d_type``), which is all a record needs to
+recognise a rename or an exchange; size and mtime are filled in after READY (see
+``Placer.complete_records``). Symbolic links are entries like any other file (kind
 ``KIND_SYMLINK``): ``DirEntry.is_dir(follow_symlinks=False)`` and ``lstat`` never
 dereference them (H14). File system reads only; no inotify calls here.
 """
@@ -14,7 +17,7 @@ import stat
 
 from .tree import KIND_OTHER, KIND_REG, KIND_SYMLINK, pack_record
 
-__all__ = ["GONE_ERRNOS", "read_dir", "stat_record"]
+__all__ = ["GONE_ERRNOS", "read_dir", "same_inode", "stat_record"]
 
 #: errnos meaning "the directory is not there any more" (transient dirs, H23): ignored.
 GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ESTALE})
@@ -31,9 +34,26 @@ def stat_record(st: os.stat_result) -> int:
     return pack_record(st.st_ino, st.st_size, st.st_mtime_ns, kind)
 
 
-def read_dir(path: bytes) -> tuple[list[bytes], dict[bytes, int]]:
+def _entry_record(entry: os.DirEntry[bytes]) -> int:
+    """The not-clean record of a readdir entry: inode and kind only (no lstat)."""
+    if entry.is_symlink():
+        kind = KIND_SYMLINK
+    elif entry.is_file(follow_symlinks=False):
+        kind = KIND_REG
+    else:
+        kind = KIND_OTHER
+    return pack_record(entry.inode(), 0, 0, kind) & ~1
+
+
+def read_dir(path: bytes, *, lstat: bool = True) -> tuple[list[bytes], dict[bytes, int]]:
     """List ``path`` (absolute bytes): subdirectory names, and other entries with lstat.
 
+    Args:
+        path: the directory (absolute, bytes).
+        lstat: False = no lstat(2) per entry: each record is built from readdir's inode
+            number and type alone, and is *not clean* (size and mtime unknown; see
+            ``tree.pack_record``). On file systems whose readdir gives no type
+            (DT_UNKNOWN) ``os.DirEntry`` falls back to lstat by itself.
     Returns:
         ``(dirs, files)``: subdirectory names in readdir order, and name -> packed record
         (``tree.pack_record``) for every other entry. An entry that vanishes between
@@ -45,6 +65,17 @@ def read_dir(path: bytes) -> tuple[list[bytes], dict[bytes, int]]:
     dirs: list[bytes] = []
     files: dict[bytes, int] = {}
     dirs_append = dirs.append
+    if not lstat:
+        with os.scandir(path) as it:
+            for entry in it:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        dirs_append(entry.name)
+                    else:
+                        files[entry.name] = _entry_record(entry)
+                except FileNotFoundError:
+                    continue
+        return dirs, files
     with os.scandir(path) as it:
         for entry in it:
             try:
@@ -55,3 +86,12 @@ def read_dir(path: bytes) -> tuple[list[bytes], dict[bytes, int]]:
             except FileNotFoundError:
                 continue
     return dirs, files
+
+
+def same_inode(a: bytes, b: bytes) -> bool:
+    """Whether paths ``a`` and ``b`` (bytes) name the same inode now (lstat, no follow)."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return sa.st_ino == sb.st_ino and sa.st_dev == sb.st_dev

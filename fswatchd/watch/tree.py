@@ -27,6 +27,7 @@ __all__ = [
     "UNWATCHED",
     "Node",
     "WatchTree",
+    "is_ancestor",
     "pack_record",
     "unpack_record",
 ]
@@ -48,7 +49,8 @@ def pack_record(ino: int, size: int, mtime_ns: int, kind: int) -> int:
     bits 3-66 ``mtime_ns`` as unsigned 64-bit, bits 67-73 the bit length L of ``ino``,
     then ``ino`` (L bits), then ``size``. ``0`` means "nothing known" (a file only seen
     in a CREATE event). A *dirty* record (an event arrived since the lstat) is the clean
-    one with bit 0 cleared: the inode is still known, size and mtime are not.
+    one with bit 0 cleared: the inode is still known, size and mtime are not. The initial
+    walk records files that way too, from readdir alone (size and mtime 0; records.py).
 
     Args:
         ino: st_ino; size: st_size (bytes); mtime_ns: st_mtime_ns; kind: KIND_*.
@@ -282,3 +284,13 @@ class WatchTree:
                 for name in node.files:
                     out[base + name] = False
         return out
+
+
+def is_ancestor(node: Node, of: Node) -> bool:
+    """Whether ``node`` is ``of`` or one of its ancestors (re-parenting would loop)."""
+    cur: Node | None = of
+    while cur is not None:
+        if cur is node:
+            return True
+        cur = cur.parent
+    return False
