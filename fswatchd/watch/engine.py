@@ -41,6 +41,9 @@ _ATTRIB = int(Mask.ATTRIB)
 _STALE = int(Mask.CREATE | Mask.MODIFY | Mask.CLOSE_WRITE | Mask.ATTRIB)
 _SELF_END = _DELETE_SELF | _MOVE_SELF | _UNMOUNT | _IGNORED
 _MOVE = _FROM | _TO
+#: Bits of events that :meth:`Engine._handle` applies (with every event without a name):
+#: a directory's, a rename's, the overflow. The rest are files' and are handled inline.
+_HANDLED = _MOVE | _ISDIR | _OVERFLOW | _SELF_END
 # Reads of directories (readdir by anyone, the watcher's own scans included) are never
 # reported: they would echo every scan back into the stream.
 _DIR_READS = int(Mask.OPEN | Mask.ACCESS | Mask.CLOSE_NOWRITE)
@@ -246,100 +249,128 @@ class Engine:
         out, self.placer.out = self.placer.out, []
         return out
 
-    def _process(self, events: list[RawEvent]) -> None:  # noqa: PLR0915 - the hot loop
+    def _process(self, events: list[RawEvent]) -> None:
         """Apply ``events`` (paired as MovePairer returns them) to the view, emitting.
 
         The events of files (CREATE, OPEN, MODIFY, CLOSE_WRITE, ...: nearly all of a busy
         stream) are handled inline; directories, moves and the watches' own events go to
-        the handlers below.
+        :meth:`_handle`, after which the inline state is looked up again (a handler may
+        re-parent, detach or free nodes).
         """
         tree = self.tree
         wds = tree.wds
-        placer = self.placer
-        stale = placer.dirty
-        out = placer.out
-        emit_mask = placer.emit_mask
-        anchors = self.anchors
-        n = len(events)
-        i = 0
-        while i < n:
-            ev = events[i]
-            i += 1
+        out = self.placer.out
+        emit_mask = self.placer.emit_mask
+        anchor_wds = self.anchors.wds
+        paired: RawEvent | None = None  # the MOVED_TO applied with the MOVED_FROM before it
+        # The directory of the previous file event (wds are >= 1: 0 means none) and the
+        # file it was about: a written file's events (CREATE, OPEN, MODIFY, CLOSE_WRITE)
+        # come one after another and share the node lookup, the path and the record's
+        # bookkeeping, which only the event bits in ``pending`` can still change.
+        cur_wd = 0
+        node: Node | None = None
+        prefix = b""
+        root: bytes | None = None
+        last = b""
+        path = b""
+        pending = 0
+        for i, ev in enumerate(events, 1):  # i: the index of the next event
             wd, m, cookie, name = ev
-            if anchors.wds and wd in anchors.wds:
-                anchors.note(ev)
-            if m & _MOVE:
-                if m & _FROM:
-                    nxt = events[i] if i < n else None
-                    if nxt is not None and nxt.mask & _TO and nxt.cookie == cookie:
-                        i += 1
-                        self.renames.pair(ev, nxt)
-                    else:
-                        self.renames.move_out(ev)
-                else:
-                    self.renames.move_in(ev)
-                continue
-            node = wds.get(wd)
-            if node is None:
-                if m & _OVERFLOW:
-                    self._on_overflow()
-                    return
-                continue
-            if not node.attached:
-                if m & _IGNORED:
-                    tree.free(wd)
-                continue
-            if not name:
-                self._on_self(node, ev)
-                continue
-            if m & _ISDIR:
-                if m & _CREATE:
-                    self._on_create_dir(node, name, m)
+            if m & _HANDLED or not name:
+                cur_wd = 0  # a handler may re-parent, detach or free nodes
+                if ev is paired:
                     continue
-                if m & _DELETE:
-                    self._on_delete_dir(node, name)
-                elif m & _ATTRIB and placer.retry:
-                    self._retry(node, name)
-                if m & _DIR_READS:
+                # Anchors.note looks only at these: directories' own events and new
+                # subdirectories.
+                if anchor_wds and wd in anchor_wds:
+                    self.anchors.note(ev)
+                if not m & _FROM:
+                    if not self._handle(ev):
+                        return  # overflow: the rest of the batch is void
                     continue
-            elif m & _DELETE:
-                node.files.pop(name, None)
-                if node.dirty:
-                    node.dirty.discard(name)
-            elif m & _STALE:
-                # The file's record is stale (unknown after CREATE): refreshed when idle, as
-                # Placer.touch does.
-                files = node.files
-                files[name] = 0 if m & _CREATE else files.get(name, 0) & ~1
-                if node.dirty is None:  # not in ``stale`` yet (settle() resets both)
-                    node.dirty = {name}
-                    stale.add(node)
+                nxt = events[i] if i < len(events) else None
+                if nxt is not None and nxt.mask & _TO and nxt.cookie == cookie:
+                    paired = nxt
+                    self.renames.pair(ev, nxt)
                 else:
-                    node.dirty.add(name)
+                    self.renames.move_out(ev)
+                continue
+            if wd != cur_wd:
+                node = wds.get(wd)
+                if node is None or not node.attached:
+                    continue  # a wd already forgotten, or a detached node's late event
+                cur_wd = wd
+                prefix = tree.path(node) + b"/"
+                root = tree.root_of(node)
+                last = b""
+            if name != last:
+                last = name
+                path = prefix + name
+                pending = _DELETE | _STALE
+            if m & pending:
+                assert node is not None
+                pending = self._note_file(node, name, m)
             if m & emit_mask:
-                path = node._path if node._gen == tree.gen else tree.path(node)
                 # (path, mask, is_dir, src_path, synthetic, cookie, root, errno, message)
-                out.append(
-                    _new_event(
-                        FsEvent,
-                        (
-                            path + b"/" + name,
-                            m,
-                            (m & _ISDIR) != 0,
-                            None,
-                            False,
-                            0,
-                            node._root,
-                            0,
-                            None,
-                        ),
-                    )
-                )
+                out.append(_new_event(FsEvent, (path, m, False, None, False, 0, root, 0, None)))
+
+    def _note_file(self, node: Node, name: bytes, m: int) -> int:
+        """Keep file ``name``'s record in ``node`` right after event ``m``.
+
+        Returns the event bits that can change the record further: once it is marked stale
+        (unknown after CREATE, refreshed when idle as Placer.touch does), only a DELETE or
+        a new CREATE can.
+        """
+        files = node.files
+        if m & _DELETE:
+            files.pop(name, None)
+            if node.dirty:
+                node.dirty.discard(name)
+            return _DELETE | _STALE
+        files[name] = 0 if m & _CREATE else files.get(name, 0) & ~1
+        if node.dirty is None:  # not in the stale set yet (settle() resets both)
+            node.dirty = {name}
+            self.placer.dirty.add(node)
+        else:
+            node.dirty.add(name)
+        return _DELETE | _CREATE
+
+    def _handle(self, ev: RawEvent) -> bool:
+        """Apply one event that is not a file's (a directory's, MOVED_TO, a watch's own).
+
+        Returns False after IN_Q_OVERFLOW: the rest of the batch is then void (the rescan
+        covers it).
+        """
+        wd, m, _cookie, name = ev
+        if m & _TO:
+            self.renames.move_in(ev)
+            return True
+        node = self.tree.wds.get(wd)
+        if node is None:
+            if m & _OVERFLOW:
+                self._on_overflow()
+                return False
+            return True
+        if not node.attached:
+            if m & _IGNORED:
+                self.tree.free(wd)
+        elif not name:
+            self._on_self(node, ev)
+        elif m & _CREATE:
+            self._on_create_dir(node, name, m)
+        else:
+            if m & _DELETE:
+                self._on_delete_dir(node, name)
+            elif m & _ATTRIB and self.placer.retry:
+                self._retry(node, name)
+            if not m & _DIR_READS and m & self.placer.emit_mask:
+                self._emit_at(node, name, m)
+        return True
 
     def _emit_at(self, node: Node, name: bytes, mask: int, src: bytes | None = None) -> None:
         """Report a kernel event for entry ``name`` of ``node``."""
         path = self.tree.path(node)
-        self.placer.emit(path + b"/" + name, mask, node._root, src, syn=False)
+        self.placer.emit(path + b"/" + name, mask, self.tree.root_of(node), src, syn=False)
 
     def _on_create_dir(self, node: Node, name: bytes, m: int) -> None:
         """CREATE|ISDIR: reported, then the directory is watched and scanned."""
