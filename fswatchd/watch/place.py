@@ -262,7 +262,7 @@ class Placer:
             base = path + b"/"
             if found:
                 self._scan_files(node, base, found, root, emit)
-            node_dirs, files = node.dirs, node.files
+            node_dirs, files = tree.own_dirs(node) if dirs else node.dirs, node.files
             for name in dirs:
                 if name in node_dirs:
                     continue

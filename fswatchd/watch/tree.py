@@ -18,7 +18,9 @@ record is one packed ``int`` (see :func:`pack_record`), about 40 bytes, so a vie
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
+from typing import cast
 
 __all__ = [
     "KIND_OTHER",
@@ -40,6 +42,11 @@ UNWATCHED = -1
 KIND_REG, KIND_SYMLINK, KIND_OTHER = 0, 1, 2
 
 _U64 = (1 << 64) - 1
+
+#: ``Node.dirs`` of a directory without subdirectories: one shared read-only mapping, as
+#: most directories of a large tree are leaves (an empty dict each would be 64 bytes).
+#: Writes go through :meth:`WatchTree.own_dirs`; a stray write raises, never corrupts.
+_NO_DIRS = cast("dict[bytes, Node]", types.MappingProxyType({}))
 
 
 def pack_record(ino: int, size: int, mtime_ns: int, kind: int) -> int:
@@ -108,7 +115,7 @@ class Node:
         self.wd = wd
         self.parent = parent
         self.name = name
-        self.dirs: dict[bytes, Node] = {}
+        self.dirs: dict[bytes, Node] = _NO_DIRS
         self.files: dict[bytes, int] = {}
         self.root = root
         self.attached = True
@@ -160,10 +167,17 @@ class WatchTree:
             self.detach(old)
         parent.files.pop(name, None)
         node = Node(wd, parent, name, None)
-        parent.dirs[name] = node
+        self.own_dirs(parent)[name] = node
         if wd != UNWATCHED:
             self.wds[wd] = node
         return node
+
+    @staticmethod
+    def own_dirs(node: Node) -> dict[bytes, Node]:
+        """``node.dirs``, made a dict of its own first if it is the shared empty one."""
+        if node.dirs is _NO_DIRS:
+            node.dirs = {}
+        return node.dirs
 
     def set_wd(self, node: Node, wd: int) -> None:
         """Give ``node`` watch ``wd`` (e.g. after a retry succeeded)."""
@@ -183,7 +197,7 @@ class WatchTree:
         old_parent = node.parent
         if old_parent is not None and old_parent.dirs.get(node.name) is node:
             del old_parent.dirs[node.name]
-        displaced = parent.dirs.pop(name, None)
+        displaced = self.own_dirs(parent).pop(name, None)
         if displaced is node:
             displaced = None
         if displaced is not None:
