@@ -243,14 +243,25 @@ class Engine:
 
         Returns the FsEvents, in stream order, including synthetic ones from scans.
         """
-        self._process(self.pairer.push(events, now))
+        if self.pairer.held:
+            self._process(self.pairer.push(events, now), now, paired=True)
+        else:
+            # Straight from the kernel: the pairer is only consulted at the first
+            # MOVED_FROM whose MOVED_TO is not the next event (see _process).
+            self._process(events, now, paired=False)
         if self.placer.lost:
             self.retry_lost(settled=False)
         out, self.placer.out = self.placer.out, []
         return out
 
-    def _process(self, events: list[RawEvent]) -> None:
-        """Apply ``events`` (paired as MovePairer returns them) to the view, emitting.
+    def _process(self, events: list[RawEvent], now: float, *, paired: bool) -> None:
+        """Apply ``events`` to the view at clock time ``now``, emitting.
+
+        ``paired``: the events come from MovePairer.push, so a MOVED_FROM not followed by
+        its MOVED_TO is a move out. Otherwise they come straight from the kernel, and at
+        such a MOVED_FROM the rest of the batch goes through the pairer, which looks
+        further ahead and holds what must wait (the events before it are released by the
+        pairer unchanged, so they need not go through it).
 
         The events of files (CREATE, OPEN, MODIFY, CLOSE_WRITE, ...: nearly all of a busy
         stream) are handled inline; directories, moves and the watches' own events go to
@@ -262,7 +273,7 @@ class Engine:
         out = self.placer.out
         emit_mask = self.placer.emit_mask
         anchor_wds = self.anchors.wds
-        paired: RawEvent | None = None  # the MOVED_TO applied with the MOVED_FROM before it
+        applied: RawEvent | None = None  # the MOVED_TO applied with the MOVED_FROM before it
         # The directory of the previous file event (wds are >= 1: 0 means none) and the
         # file it was about: a written file's events (CREATE, OPEN, MODIFY, CLOSE_WRITE)
         # come one after another and share the node lookup, the path and the record's
@@ -278,7 +289,7 @@ class Engine:
             wd, m, cookie, name = ev
             if m & _HANDLED or not name:
                 cur_wd = 0  # a handler may re-parent, detach or free nodes
-                if ev is paired:
+                if ev is applied:
                     continue
                 # Anchors.note looks only at these: directories' own events and new
                 # subdirectories.
@@ -290,10 +301,13 @@ class Engine:
                     continue
                 nxt = events[i] if i < len(events) else None
                 if nxt is not None and nxt.mask & _TO and nxt.cookie == cookie:
-                    paired = nxt
+                    applied = nxt
                     self.renames.pair(ev, nxt)
-                else:
+                elif paired:
                     self.renames.move_out(ev)
+                else:
+                    self._process(self.pairer.push(events[i - 1 :], now), now, paired=True)
+                    return
                 continue
             if wd != cur_wd:
                 node = wds.get(wd)
