@@ -8,6 +8,7 @@ ones), never by sleeping.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -406,6 +407,19 @@ def test_broken_pipe_exits_quietly(start_watch: Callable[..., Watch], root: Path
         write(root / f"more{i}")
     code, err = watch.wait()
     assert (code, err) == (0, b"")
+
+
+def test_stdout_pipe_is_widened_to_a_batch(start_watch: Callable[..., Watch], root: Path) -> None:
+    """1. stdout is a pipe (64 KiB by default): at READY=1 it holds 1 MiB (F_SETPIPE_SZ),
+       so a backlog's batch of lines is one hand-over, not sixteen.
+    2. Lines still arrive one event at a time."""
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < 1 << 20:
+        pytest.skip("fs.pipe-max-size is below 1 MiB here")
+    watch = start_watch("-r", "--json", str(root))
+    assert watch.proc.stdout is not None
+    assert fcntl.fcntl(watch.proc.stdout.fileno(), fcntl.F_GETPIPE_SZ) == 1 << 20
+    write(root / "a")
+    assert json.loads(watch.line() or b"")["path"] == str(root / "a")
 
 
 @pytest.mark.parametrize(
