@@ -8,8 +8,9 @@
  *   producer churn  DIR N RATE            N x (create+write+close+unlink) over 64 names;
  *                                         RATE iterations/s (0 = as fast as possible)
  *   producer stamp  FILE                  append "<pid> <CLOCK_MONOTONIC ns>\n" to FILE
- *   producer action DIR SLEEP_MS          an action: count itself in DIR/running (max in
- *                                         DIR/max), sleep, append a line to DIR/done
+ *   producer action DIR SLEEP_MS [PATH]   an action: count itself in DIR/running (max in
+ *                                         DIR/max), sleep, append "<pid> <ns> PATH\n" to
+ *                                         DIR/done (PATH: the file it was run for)
  *
  * Each created file gets one write of 64 bytes, so one file is IN_CREATE, IN_OPEN,
  * IN_MODIFY, IN_CLOSE_WRITE to a watcher of IN_ALL_EVENTS. Exit status 0, or 1 with a
@@ -169,14 +170,23 @@ static void count_running(const char *dir, int delta) {
     close(lock); /* releases the flock */
 }
 
-static int cmd_action(const char *dir, long sleep_ms) {
-    char path[4096];
+static int cmd_action(const char *dir, long sleep_ms, const char *file) {
+    char path[4096], line[4200];
     count_running(dir, +1);
-    struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    if (sleep_ms > 0) {
+        struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     count_running(dir, -1);
     snprintf(path, sizeof path, "%s/done", dir);
-    return cmd_stamp(path);
+    long long t = now_ns();
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) die("open", path);
+    int len = snprintf(line, sizeof line, "%d %lld %s\n", (int)getpid(), t, file);
+    if (len >= (int)sizeof line) len = (int)sizeof line - 1; /* a cut name fails the check */
+    /* One O_APPEND write: lines of concurrent actions never interleave. */
+    if (write(fd, line, len) != len) die("write", path);
+    return close(fd) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
@@ -193,8 +203,8 @@ int main(int argc, char **argv) {
         return cmd_churn(argv[2], arg_long(argv[3]), arg_long(argv[4]));
     if (!strcmp(cmd, "stamp") && argc == 3)
         return cmd_stamp(argv[2]);
-    if (!strcmp(cmd, "action") && argc == 4)
-        return cmd_action(argv[2], arg_long(argv[3]));
+    if (!strcmp(cmd, "action") && (argc == 4 || argc == 5))
+        return cmd_action(argv[2], arg_long(argv[3]), argc == 5 ? argv[4] : "-");
     fprintf(stderr, "usage: see the comment at the top of bench/producer.c\n");
     return 2;
 }

@@ -46,7 +46,7 @@ SIZES: dict[str, dict[str, int]] = {
         "ready_dirs": 100_000, "ready_files_per_dir": 3,
         "burst_files": 200_000, "burst_dirs": 2_000, "repair_files": 100_000,
         "latency_samples": 200, "commands": 2_000, "webhooks": 4_000,
-        "memory_events": 1_000_000, "concurrency": 16, "action_ms": 10, "quiet_ms": 2_000,
+        "memory_events": 1_000_000, "concurrency": 16, "action_ms": 1, "quiet_ms": 2_000,
     },
     "small": {
         "drain_files": 1_000, "drain_dirs": 20,
