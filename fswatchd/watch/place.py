@@ -104,11 +104,9 @@ class Placer:
         #: because their path was gone (ENOENT/ENOTDIR): node -> the path that failed.
         #: Almost always empty; see Engine.retry_lost.
         self.lost: dict[Node, bytes] = {}
-        #: Directories whose records come from the walk without lstat (records.py). A
-        #: list: 100,000 directories cost 0.8 MB here, 4 MB in a set.
-        self.unstated: list[Node] = []
-        #: CLOCK_REALTIME ns when that walk began (records.changed_since_walk).
-        self.walk_ns: int | None = None
+        #: (CLOCK_REALTIME, CLOCK_MONOTONIC) ns when the first walk without lstat began
+        #: (records.changed_since_walk).
+        self.walk_clock: tuple[int, int] | None = None
 
     # -- events ----------------------------------------------------------------------
 
@@ -240,8 +238,8 @@ class Placer:
         tree = self.tree
         wds = tree.wds
         add_watch, mask, should = self.fd.add_watch, self.dir_mask, self.should_watch
-        if not emit and self.walk_ns is None:
-            self.walk_ns = time.time_ns()
+        if not emit and self.walk_clock is None:
+            self.walk_clock = (time.time_ns(), time.monotonic_ns())
         root = tree.root_of(top)
         recursive = root is not None and self.recursive_of.get(root, True)
         stack = [(top, tree.path(top))]
@@ -282,7 +280,7 @@ class Placer:
                         if wd in wds:
                             child, fresh = self.attach_wd(node, name, child_path, wd)
                         else:
-                            child = wds[wd] = node_dirs[name] = Node(wd, node, name, None)
+                            child = wds[wd] = node_dirs[name] = Node(wd, node, name)
                             fresh = True
                 if emit:
                     self.emit(child_path, _CREATE_DIR, root, syn=True)
@@ -302,7 +300,6 @@ class Placer:
         else:
             node.files = found  # the scan's own dict: no copy
         if not emit:
-            self.unstated.append(node)
             return
         for name, rec in found.items():
             self.emit(base + name, _CREATE, root, syn=True)

@@ -22,7 +22,6 @@ from .._inotify.fd import InotifyFd
 from .._inotify.reader import InotifyReader
 from ..events import FsEvent, Mask, RawEvent
 from .engine import Engine
-from .records import complete_records
 
 __all__ = ["RecursiveWatcher", "Root"]
 
@@ -92,7 +91,6 @@ class RecursiveWatcher:
         self._reader: InotifyReader | None = None
         self._engine: Engine | None = None
         self._pending: list[FsEvent] = []
-        self._records_done = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -223,8 +221,6 @@ class RecursiveWatcher:
     async def _idle(self, engine: Engine, reader: InotifyReader) -> bool:
         """Wait for events or the pairing deadline; False = nothing to feed, loop again."""
         deadline = engine.deadline
-        if not engine.placer.unstated:
-            self._records_done.set()
         if deadline is None:
             if engine.placer.lost and not reader.is_behind and not self._queued():
                 # Caught up: every event queued so far is processed, so a path that
@@ -236,11 +232,8 @@ class RecursiveWatcher:
             # kernel. An lstat sees the present; events still queued describe the past,
             # and applying them to a record read after them would mix the two (a
             # RENAME_EXCHANGE would no longer be recognised by its inodes).
-            placer = engine.placer
-            if (placer.dirty or placer.unstated) and not reader.is_behind and not self._queued():
+            if engine.placer.dirty and not reader.is_behind and not self._queued():
                 engine.settle(_SETTLE_BUDGET)
-                if not placer.dirty and placer.unstated:
-                    complete_records(placer, _SETTLE_BUDGET)
                 await asyncio.sleep(0)
                 return False
             if not any(err == errno.ENOSPC for err in engine.placer.retry.values()):
@@ -309,23 +302,6 @@ class RecursiveWatcher:
     def file_count(self) -> int:
         """Number of non-directory entries in the view."""
         return self._engine.tree.count_files() if self._engine else 0
-
-    async def records_complete(self) -> None:
-        """Return once every file record from the initial walk is complete (lstat done).
-
-        Progress needs :meth:`batches` to be iterated (the records are completed while it
-        waits for events). ``fswatchd watch`` reports the moment in its STATUS.
-        """
-        await self._records_done.wait()
-
-    @property
-    def records_pending(self) -> int:
-        """Directories whose file records still wait for their lstat after the walk.
-
-        The initial walk records files from readdir alone (watch/records.py); once idle,
-        the watcher completes them, a budget per step. 0 = every record is complete.
-        """
-        return len(self._engine.placer.unstated) if self._engine else 0
 
     @property
     def roots_alive(self) -> int:

@@ -10,8 +10,8 @@ appeared at another is a MOVED_TO with src_path, a changed size or mtime is MODI
 CLOSE_WRITE, the rest CREATE / DELETE. Every event is emitted when its change is applied
 to the view, so a consumer replaying the stream ends with the same view.
 
-Files whose records still come from the initial walk (inode only, no size or mtime yet)
-are judged by their ctime instead (records.py).
+Files whose records still come from the initial walk (inode and kind only, no size or
+mtime) are judged by their ctime instead (records.py).
 
 Known approximation: a file whose record is unknown (seen only through a CREATE that was
 not yet lstat-ed) is reported as MODIFY + CLOSE_WRITE after an overflow - a possible
@@ -27,7 +27,7 @@ from ..events import Mask
 from .place import Placer
 from .records import changed_since_walk
 from .scan import GONE_ERRNOS, read_dir, same_inode
-from .tree import KIND_REG, UNWATCHED, Node, is_ancestor, unpack_record
+from .tree import KIND_REG, UNWATCHED, Node, is_ancestor, is_walk_record, unpack_record
 
 __all__ = ["resync"]
 
@@ -42,17 +42,13 @@ class _Resync:
     def __init__(self, placer: Placer) -> None:
         self.placer = placer
         self.tree = placer.tree
-        self.tree.epoch += 1
-        self.epoch = self.tree.epoch
+        #: Nodes met by this pass (the walk's own scratch, not kept on the nodes).
+        self.seen: set[Node] = set()
         self.counts: collections.Counter[str] = collections.Counter()
         self.vanished: list[_Entry] = []
         self.appeared: list[_Entry] = []
         self.modified: list[_Entry] = []
         self.limbo: set[Node] = set()
-        #: Directories whose records still come from the walk without lstat: every one
-        #: met gets complete records here, so the list is emptied after the pass.
-        self.walked = set(placer.unstated)
-        placer.unstated.clear()
 
     def emit(self, node: Node, name: bytes, mask: int, src: bytes | None = None) -> None:
         """A synthetic event for entry ``name`` of ``node``."""
@@ -70,7 +66,7 @@ class _Resync:
     def mark_seen(self, node: Node) -> None:
         """Mark ``node``'s subtree as met (it was just scanned afresh)."""
         for sub in self.tree.walk(node):
-            sub.seen = self.epoch
+            self.seen.add(sub)
 
     def walk_dir(self, node: Node, stack: list[Node]) -> None:
         """Compare one directory with the disk; queue the subdirectories to compare."""
@@ -79,10 +75,10 @@ class _Resync:
             dirs, files = read_dir(path)
         except OSError as exc:
             if exc.errno not in GONE_ERRNOS:
-                node.seen = self.epoch
+                self.seen.add(node)
                 self.placer.failed(node, path, exc)
             return
-        node.seen = self.epoch
+        self.seen.add(node)
         real_dirs = set(dirs)
         self.diff_files(node, files, real_dirs)
         for name, child in list(node.dirs.items()):
@@ -117,15 +113,15 @@ class _Resync:
                 self.appeared.append((node, name, rec))
             elif (not old or (o_size, o_mtime) != (n_size, n_mtime)) and not (
                 self.from_walk(node, name, old)
-                and not changed_since_walk(self.path_of(node) + name, self.placer.walk_ns)
+                and not changed_since_walk(self.path_of(node) + name, self.placer.walk_clock)
             ):
                 self.modified.append((node, name, rec))
             else:
                 files[name] = rec
 
     def from_walk(self, node: Node, name: bytes, rec: int) -> bool:
-        """Whether ``rec`` is still the record of the walk without lstat (records.py)."""
-        return not rec & 1 and node in self.walked and not (node.dirty and name in node.dirty)
+        """Whether ``rec`` is a walk record that no event has made stale (records.py)."""
+        return is_walk_record(rec) and not (node.dirty and name in node.dirty)
 
     def path_of(self, node: Node) -> bytes:
         """``node``'s path with a trailing slash."""
@@ -140,7 +136,7 @@ class _Resync:
                 self.evict(cur)
                 cur = None
             if cur is None:
-                tree.add_dir(node, name, UNWATCHED).seen = self.epoch
+                self.seen.add(tree.add_dir(node, name, UNWATCHED))
                 self.emit(node, name, _CREATE_DIR)
             return
         try:
@@ -150,11 +146,11 @@ class _Resync:
                 if cur is not None:
                     self.evict(cur)
                 new = tree.add_dir(node, name, UNWATCHED)
-                new.seen = self.epoch
+                self.seen.add(new)
                 self.emit(node, name, _CREATE_DIR)
                 placer.failed(new, path, exc)
             elif cur is not None:
-                cur.seen = self.epoch
+                self.seen.add(cur)
             return
         other = tree.wds.get(wd)
         if other is not None and other is cur and cur.attached:
@@ -162,7 +158,7 @@ class _Resync:
         elif (
             other is not None
             and other.attached
-            and other.seen != self.epoch
+            and other not in self.seen
             and (
                 other in self.limbo
                 or (
@@ -179,7 +175,7 @@ class _Resync:
                 if cur is not None:
                     self.evict(cur)
                 new = tree.add_dir(node, name, UNWATCHED)
-                new.seen = self.epoch
+                self.seen.add(new)
                 self.emit(node, name, _CREATE_DIR)
                 placer.alias(new, path, tree.path(other))
         else:
@@ -222,7 +218,7 @@ class _Resync:
                 by_ino[ino] = entry
             elif ino:
                 by_key[ino, size, mtime] = entry
-        before_walk = placer.walk_ns or 0
+        before_walk = placer.walk_clock[0] if placer.walk_clock else 0
         rest: list[_Entry] = []
         for node, name, rec in self.appeared:
             key = unpack_record(rec)[:3]
@@ -271,9 +267,9 @@ class _Resync:
         for node in list(tree.wds.values()):
             if not node.attached:
                 tree.wds.pop(node.wd, None)
-            elif node.seen != self.epoch and node not in self.limbo:
+            elif node not in self.seen and node not in self.limbo:
                 parent = node.parent
-                if parent is None or parent.seen == self.epoch:
+                if parent is None or parent in self.seen:
                     self.placer.drop(node, emit=True, rm=True)
                     self.counts["deleted"] += 1
         for node in self.limbo:

@@ -3,10 +3,10 @@
 Used by the race scan after a new directory is watched (H01, H05), by the initial walk
 and by the overflow rescan (H10). The initial walk skips the ``lstat``: readdir(3) already
 gives each entry's inode and type (``d_ino``, ``d_type``), which is all a record needs to
-recognise a rename or an exchange; size and mtime are filled in after READY (see
-``Placer.complete_records``). Symbolic links are entries like any other file (kind
-``KIND_SYMLINK``): ``DirEntry.is_dir(follow_symlinks=False)`` and ``lstat`` never
-dereference them (H14). File system reads only; no inotify calls here.
+recognise a rename or an exchange (records.py tells changes by ctime instead). Symbolic
+links are entries like any other file (kind ``KIND_SYMLINK``):
+``DirEntry.is_dir(follow_symlinks=False)`` and ``lstat`` never dereference them (H14).
+File system reads only; no inotify calls here.
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ def read_dir(path: bytes, *, lstat: bool = True) -> tuple[list[bytes], dict[byte
 
     Args:
         path: the directory (absolute, bytes).
-        lstat: False = no lstat(2) per entry: each record is built from readdir's inode
-            number and type alone, and is *not clean* (size and mtime unknown; see
-            ``tree.pack_record``). On file systems whose readdir gives no type
+        lstat: False = no lstat(2) per entry: each record is a ``tree.walk_record``,
+            from readdir's inode number and type alone. On file systems whose readdir gives no type
             (DT_UNKNOWN) ``os.DirEntry`` falls back to lstat by itself.
     Returns:
         ``(dirs, files)``: subdirectory names in readdir order, and name -> packed record
@@ -55,8 +54,8 @@ def read_dir(path: bytes, *, lstat: bool = True) -> tuple[list[bytes], dict[byte
     files: dict[bytes, int] = {}
     dirs_append = dirs.append
     if not lstat:
-        # The initial walk's loop (300,000 files on the figure-2 tree): the record of
-        # pack_record(ino, 0, 0, kind) & ~1 is built inline, kind from d_type.
+        # The initial walk's loop (300,000 files on the figure-2 tree): the walk record
+        # (tree.walk_record) is built inline, kind from d_type.
         with os.scandir(path) as it:
             for entry in it:
                 if entry.is_dir(follow_symlinks=False):
@@ -66,8 +65,7 @@ def read_dir(path: bytes, *, lstat: bool = True) -> tuple[list[bytes], dict[byte
                     kind = KIND_REG
                 else:
                     kind = KIND_SYMLINK if entry.is_symlink() else KIND_OTHER
-                ino = entry.inode()
-                files[entry.name] = kind << 1 | ino.bit_length() << 67 | ino << 74
+                files[entry.name] = kind << 1 | entry.inode() << 3
         return dirs, files
     with os.scandir(path) as it:
         for entry in it:

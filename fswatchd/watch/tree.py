@@ -30,8 +30,10 @@ __all__ = [
     "Node",
     "WatchTree",
     "is_ancestor",
+    "is_walk_record",
     "pack_record",
     "unpack_record",
+    "walk_record",
 ]
 
 #: ``Node.wd`` of a directory in the view that has no watch (pruned, EACCES, ENOSPC,
@@ -42,6 +44,8 @@ UNWATCHED = -1
 KIND_REG, KIND_SYMLINK, KIND_OTHER = 0, 1, 2
 
 _U64 = (1 << 64) - 1
+#: Every pack_record record is at least this; walk records are below it.
+_WALK_TOP = 1 << 67
 
 #: ``Node.dirs`` of a directory without subdirectories: one shared read-only mapping, as
 #: most directories of a large tree are leaves (an empty dict each would be 64 bytes).
@@ -56,23 +60,44 @@ def pack_record(ino: int, size: int, mtime_ns: int, kind: int) -> int:
     bits 3-66 ``mtime_ns`` as unsigned 64-bit, bits 67-73 the bit length L of ``ino``,
     then ``ino`` (L bits), then ``size``. ``0`` means "nothing known" (a file only seen
     in a CREATE event). A *dirty* record (an event arrived since the lstat) is the clean
-    one with bit 0 cleared: the inode is still known, size and mtime are not. The initial
-    walk records files that way too, from readdir alone (size and mtime 0; records.py).
+    one with bit 0 cleared: the inode is still known, size and mtime are not. Every such
+    record is at least ``2**67`` (L is at least 1); smaller ones are *walk records*
+    (:func:`walk_record`).
 
     Args:
         ino: st_ino; size: st_size (bytes); mtime_ns: st_mtime_ns; kind: KIND_*.
     Returns:
         the record (int > 0).
     """
-    ilen = ino.bit_length()
+    ilen = ino.bit_length() or 1  # L >= 1 keeps every record >= 2**67 (walk records: below)
     return 1 | kind << 1 | (mtime_ns & _U64) << 3 | ilen << 67 | ino << 74 | size << (74 + ilen)
 
 
-def unpack_record(rec: int) -> tuple[int, int, int, int, bool]:
-    """Inverse of :func:`pack_record`: ``(ino, size, mtime_ns, kind, clean)``.
+def walk_record(ino: int, kind: int) -> int:
+    """The record of a file seen by the initial walk: readdir's inode and type, no lstat.
 
-    ``ino`` is 0 for the unknown record ``0``; ``mtime_ns`` is signed again.
+    Layout: bit 0 clear (not clean: no size, no mtime), bits 1-2 kind, then ``ino`` (>= 1).
+    Below ``2**67`` for any 64-bit inode, so never mistaken for a :func:`pack_record`
+    record, and a small int (32 bytes instead of 48: 300,000 files save ~5 MB). Whether
+    such a file changed is told by its ctime (records.py).
     """
+    return kind << 1 | ino << 3
+
+
+def is_walk_record(rec: int) -> bool:
+    """Whether ``rec`` is a :func:`walk_record` (``0``, "nothing known", is not)."""
+    return 0 < rec < _WALK_TOP
+
+
+def unpack_record(rec: int) -> tuple[int, int, int, int, bool]:
+    """Inverse of :func:`pack_record` and :func:`walk_record`: ``(ino, size, mtime_ns, kind,
+    clean)``.
+
+    ``ino`` is 0 for the unknown record ``0``; ``mtime_ns`` is signed again; size and mtime
+    are 0 for a walk record.
+    """
+    if rec < _WALK_TOP:
+        return rec >> 3, 0, 0, rec >> 1 & 3, False
     mtime = rec >> 3 & _U64
     if mtime >> 63:
         mtime -= 1 << 64
@@ -90,10 +115,8 @@ class Node:
         name: the entry name in ``parent`` (bytes); for a root node, its absolute path.
         dirs: child directories, name -> Node (watched or not).
         files: every other child entry, name -> packed record.
-        root: for a root node, the configured root path; else ``None``.
         attached: False once deleted / moved out / replaced (waiting for IN_IGNORED).
         dirty: names of files whose record is not clean (None when there are none).
-        seen: scratch epoch for the overflow resync.
     """
 
     __slots__ = (
@@ -106,21 +129,17 @@ class Node:
         "files",
         "name",
         "parent",
-        "root",
-        "seen",
         "wd",
     )
 
-    def __init__(self, wd: int, parent: Node | None, name: bytes, root: bytes | None) -> None:
+    def __init__(self, wd: int, parent: Node | None, name: bytes) -> None:
         self.wd = wd
         self.parent = parent
         self.name = name
         self.dirs: dict[bytes, Node] = _NO_DIRS
         self.files: dict[bytes, int] = {}
-        self.root = root
         self.attached = True
         self.dirty: set[bytes] | None = None
-        self.seen = 0
         self._gen = -1
         self._path = b""
         self._root: bytes | None = None
@@ -136,21 +155,19 @@ class WatchTree:
     Pure bookkeeping: callers do the add_watch/rm_watch calls and report the wds here.
     """
 
-    __slots__ = ("epoch", "gen", "roots", "wds")
+    __slots__ = ("gen", "roots", "wds")
 
     def __init__(self) -> None:
         self.wds: dict[int, Node] = {}
         self.roots: dict[bytes, Node] = {}
         #: Bumped on every re-parent; cached paths from older generations are stale.
         self.gen = 0
-        #: Scratch counter for the overflow resync (``Node.seen``).
-        self.epoch = 0
 
     # -- structure -------------------------------------------------------------------
 
     def add_root(self, path: bytes, wd: int) -> Node:
         """Create the node of root ``path`` (absolute bytes) with watch ``wd``."""
-        node = Node(wd, None, path, path)
+        node = Node(wd, None, path)
         self.roots[path] = node
         if wd != UNWATCHED:
             self.wds[wd] = node
@@ -166,7 +183,7 @@ class WatchTree:
         if old is not None:
             self.detach(old)
         parent.files.pop(name, None)
-        node = Node(wd, parent, name, None)
+        node = Node(wd, parent, name)
         self.own_dirs(parent)[name] = node
         if wd != UNWATCHED:
             self.wds[wd] = node
@@ -260,8 +277,8 @@ class WatchTree:
         for sub in reversed(chain):
             parent = sub.parent
             if parent is None:
-                if sub.root is not None:
-                    sub._path, sub._root = sub.name, sub.root
+                if self.roots.get(sub.name) is sub:  # a root: its name is its path
+                    sub._path = sub._root = sub.name
                 else:
                     sub._path, sub._root = b"/<detached>/" + sub.name, None
             else:

@@ -10,8 +10,10 @@ from fswatchd.watch.tree import (
     KIND_SYMLINK,
     UNWATCHED,
     WatchTree,
+    is_walk_record,
     pack_record,
     unpack_record,
+    walk_record,
 )
 
 ROOT = b"/r"
@@ -125,13 +127,27 @@ def test_snapshot_lists_files_and_dirs(tree: WatchTree) -> None:
         (2**64 - 1, 2**63, 2**62, KIND_SYMLINK),
         (123456, 4096, -1_000_000_000, KIND_OTHER),
         (0, 5, 1_700_000_000_123_456_789, KIND_REG),
+        (0, 0, 0, KIND_REG),
     ],
-    ids=["small", "huge", "negative-mtime", "ino-zero"],
+    ids=["small", "huge", "negative-mtime", "ino-zero", "all-zero"],
 )
 def test_record_round_trip(ino: int, size: int, mtime: int, kind: int) -> None:
     rec = pack_record(ino, size, mtime, kind)
     assert unpack_record(rec) == (ino, size, mtime, kind, True)
     assert unpack_record(rec & ~1) == (ino, size, mtime, kind, False)
+    assert not is_walk_record(rec) and not is_walk_record(rec & ~1)
+
+
+@pytest.mark.parametrize("ino", [1, 2498712, 2**32 + 7, 2**64 - 1])
+@pytest.mark.parametrize("kind", [KIND_REG, KIND_SYMLINK, KIND_OTHER])
+def test_walk_record_round_trip_and_is_told_apart(ino: int, kind: int) -> None:
+    """A walk record keeps inode and kind, is never clean, never 0 (unknown), and is
+    recognised as such; records of pack_record never are."""
+    rec = walk_record(ino, kind)
+    assert unpack_record(rec) == (ino, 0, 0, kind, False)
+    assert is_walk_record(rec) and rec & ~1 == rec
+    assert not is_walk_record(0)
+    assert rec.bit_length() <= 60 or ino >= 2**57  # a 32-byte int for any real inode
 
 
 def test_record_is_compact() -> None:
