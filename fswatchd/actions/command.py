@@ -130,6 +130,7 @@ class ChildAction:
                 on_line=self._line_logger(job),
                 spawner=self._spawner,
                 popen_kwargs=self._credentials,
+                capture=_logged_streams(),
             )
         except (OSError, ValueError) as exc:
             result = _spawn_error(exc, self.argv_0(job))
@@ -262,6 +263,16 @@ class CommandAction(ChildAction):
             else:
                 out.append(template.expand(values))
         return out
+
+
+def _logged_streams() -> tuple[int, ...]:
+    """The child's output streams (1, 2) whose lines would be logged at the current level.
+
+    The others go to /dev/null: at ``log_level: warning`` stdout lines would be read, split
+    and dropped, and each child's pipe costs the loop a pipe2(2), an epoll registration
+    and removal, a read and two closes.
+    """
+    return tuple(fd for fd, (_, level) in _STREAMS.items() if _log.isEnabledFor(level))
 
 
 def _spawn_error(exc: OSError | ValueError, program: bytes) -> str:

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +51,9 @@ KILL_WAIT = 5.0
 _TRUNCATED = b" [line truncated]"
 _STDOUT, _STDERR = 1, 2
 
-#: ``(protocol_factory, *argv, env=, cwd=, **credentials) -> (transport, protocol)``: start
-#: ``argv`` in a new session, stdin /dev/null, stdout and stderr to the protocol (see
+#: ``(protocol_factory, *argv, env=, cwd=, capture=, **credentials) -> (transport,
+#: protocol)``: start ``argv`` in a new session, stdin /dev/null, the ``capture``d streams
+#: (1, 2) to the protocol, the others to /dev/null (see
 #: :func:`~fswatchd.actions.spawn.spawn_exec`); the seam tests use to fail or observe
 #: spawning.
 Spawner = Callable[..., Awaitable[tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]]]
@@ -163,11 +164,35 @@ async def _stop_group(pgid: int, exited: asyncio.Future[None], grace: float) -> 
     """
     _killpg(pgid, signal.SIGTERM)
     try:
-        await asyncio.wait([exited], timeout=grace)
+        await _done_within(exited, grace)
     finally:
         # Also on a second cancellation during the grace period: kill now, then propagate.
         _killpg(pgid, signal.SIGKILL)
-    await asyncio.wait([exited], timeout=KILL_WAIT)
+    await _done_within(exited, KILL_WAIT)
+
+
+async def _done_within(future: asyncio.Future[None], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``future``, never cancelling it; whether it is done.
+
+    ``asyncio.wait([future], timeout=...)`` without its set, coroutine and per-future
+    bookkeeping: this runs twice for each of thousands of children a second.
+    """
+    if future.done():
+        return True
+    wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_done(_: object = None) -> None:
+        if not wake.done():
+            wake.set_result(None)
+
+    future.add_done_callback(on_done)
+    timer = asyncio.get_running_loop().call_later(timeout, on_done)
+    try:
+        await wake
+    finally:
+        timer.cancel()
+        future.remove_done_callback(on_done)
+    return future.done()
 
 
 async def run_child(
@@ -180,6 +205,7 @@ async def run_child(
     on_line: Callable[[int, bytes], None],
     spawner: Spawner = spawn_exec,
     popen_kwargs: Mapping[str, Any] | None = None,
+    capture: Collection[int] = (_STDOUT, _STDERR),
 ) -> ChildExit:
     """Run ``argv`` to completion in a new session, stdin from /dev/null, output by line.
 
@@ -193,6 +219,8 @@ async def run_child(
         spawner: see :data:`Spawner`.
         popen_kwargs: the child's identity, as subprocess.Popen's ``user``, ``group``,
             ``extra_groups``.
+        capture: the streams (1, 2) read and passed to ``on_line``; the others go to
+            /dev/null.
     Returns:
         a :class:`ChildExit`.
     Raises:
@@ -202,16 +230,16 @@ async def run_child(
             ``grace`` seconds, SIGKILL).
     """
     protocol = _ChildProtocol(on_line)
-    transport, _ = await spawner(lambda: protocol, *argv, env=env, cwd=cwd, **(popen_kwargs or {}))
+    transport, _ = await spawner(
+        lambda: protocol, *argv, env=env, cwd=cwd, capture=capture, **(popen_kwargs or {})
+    )
     pgid = transport.get_pid()
     timed_out = False
     try:
-        done, _ = await asyncio.wait([protocol.exited], timeout=timeout)
-        if not done:
+        if not await _done_within(protocol.exited, timeout):
             timed_out = True
             await _stop_group(pgid, protocol.exited, grace)
-        if not protocol.finished.done():  # usually done: EOF comes with the exit
-            await asyncio.wait([protocol.finished], timeout=DRAIN_AFTER_EXIT)
+        await _done_within(protocol.finished, DRAIN_AFTER_EXIT)  # usually done: EOF came
     except asyncio.CancelledError:
         if not protocol.exited.done():
             await _stop_group(pgid, protocol.exited, grace)

@@ -8,7 +8,8 @@ identity, so those children are started by ``subprocess.Popen`` (vfork too, unle
 group must be set, which makes it fork). Either way the child gets:
 
 * a new session (setsid(2)), so its pid is its process group id;
-* stdin from /dev/null, stdout and stderr to two pipes read with ``loop.add_reader``;
+* stdin from /dev/null, stdout and stderr to two pipes read with ``loop.add_reader`` (or to
+  /dev/null, for a stream the caller does not capture);
 * SIGPIPE and SIGXFSZ at their defaults (Python ignores SIGPIPE; an ignored signal stays
   ignored across execve(2), and ``head`` in a pipeline would then never stop a writer);
 * none of the daemon's file descriptors: the daemon opens every fd close-on-exec (PEP 446)
@@ -31,12 +32,13 @@ import functools
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 __all__ = ["ChildTransport", "cloexec_inherited_fds", "find_program", "spawn_exec"]
 
 _STDOUT, _STDERR = 1, 2
+_OUTPUTS = (_STDOUT, _STDERR)
 #: Bytes read per wake-up of a pipe (asyncio's pipe transports read 256 KiB).
 _READ_SIZE = 256 * 1024
 #: Signals reset to SIG_DFL in the child, as subprocess's ``restore_signals`` does.
@@ -172,13 +174,17 @@ class ChildTransport(asyncio.SubprocessTransport):
             self._protocol.connection_lost(None)
 
 
-def _posix_spawn(argv: Sequence[bytes], env: Mapping[bytes, bytes], out: int, err: int) -> int:
-    """posix_spawn(3) in a new session: stdin /dev/null, stdout ``out``, stderr ``err``."""
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_DUP2, out, _STDOUT),
-        (os.POSIX_SPAWN_DUP2, err, _STDERR),
-    ]
+def _posix_spawn(
+    argv: Sequence[bytes], env: Mapping[bytes, bytes], writers: Mapping[int, int | None]
+) -> int:
+    """posix_spawn(3) in a new session: stdin /dev/null, fd 1 and 2 onto ``writers``' fds
+    (/dev/null for ``None``)."""
+    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
+    for number, fd in writers.items():
+        if fd is None:
+            actions.append((os.POSIX_SPAWN_OPEN, number, "/dev/null", os.O_WRONLY, 0))
+        else:
+            actions.append((os.POSIX_SPAWN_DUP2, fd, number))
     program = find_program(argv[0], env)
     return os.posix_spawn(
         program, tuple(argv), env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS
@@ -190,6 +196,7 @@ async def spawn_exec(
     *argv: bytes,
     env: Mapping[bytes, bytes],
     cwd: str | None = None,
+    capture: Collection[int] = (_STDOUT, _STDERR),
     **credentials: Any,
 ) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
     """Start ``argv`` (see the module docstring) and connect it to a new protocol.
@@ -200,6 +207,9 @@ async def spawn_exec(
             arguments, bytes.
         env: the child's complete environment.
         cwd: its working directory; ``None`` keeps the daemon's.
+        capture: which of fd 1 (stdout) and 2 (stderr) go to a pipe read by the
+            transport; the others go to /dev/null (output nobody would log costs no
+            pipe, no reads and no epoll registration).
         credentials: ``subprocess.Popen``'s ``user``, ``group``, ``extra_groups``.
     Returns:
         ``(transport, protocol)``; the transport is a :class:`ChildTransport`.
@@ -208,11 +218,13 @@ async def spawn_exec(
         subprocess.SubprocessError: a step before exec failed in the child (setuid ...).
     """
     if not _pidfd_supported():
-        return await _spawn_asyncio(protocol_factory, argv, env, cwd, credentials)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        return await _spawn_asyncio(
+            protocol_factory, argv, env, cwd=cwd, credentials=credentials, capture=capture
+        )
+    pipes = {number: os.pipe2(os.O_CLOEXEC) for number in (_STDOUT, _STDERR) if number in capture}
+    writers = {number: pipes[number][1] if number in pipes else None for number in _OUTPUTS}
     try:
-        pid, reap = _start(argv, env, cwd, credentials, out=out_w, err=err_w)
+        pid, reap = _start(argv, env, cwd, credentials, writers)
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:  # EMFILE: do not leave a child nobody will reap
@@ -221,18 +233,19 @@ async def spawn_exec(
             reap()
             raise
     except BaseException:
-        os.close(out_r)
-        os.close(err_r)
+        for read_end, _ in pipes.values():
+            os.close(read_end)
         raise
     finally:
-        os.close(out_w)
-        os.close(err_w)
-    # Only our ends are non-blocking: the flag is shared through dup2, and a child whose
-    # stdout returned EAGAIN would fail to write.
-    os.set_blocking(out_r, False)
-    os.set_blocking(err_r, False)
+        for _, write_end in pipes.values():
+            os.close(write_end)
+    readers = {number: read_end for number, (read_end, _) in pipes.items()}
+    for read_end in readers.values():
+        # Only our ends are non-blocking: the flag is shared through dup2, and a child
+        # whose stdout returned EAGAIN would fail to write.
+        os.set_blocking(read_end, False)
     protocol = protocol_factory()
-    return ChildTransport(pid, pidfd, {_STDOUT: out_r, _STDERR: err_r}, protocol, reap), protocol
+    return ChildTransport(pid, pidfd, readers, protocol, reap), protocol
 
 
 def _start(
@@ -240,14 +253,14 @@ def _start(
     env: Mapping[bytes, bytes],
     cwd: str | None,
     credentials: Mapping[str, Any],
-    *,
-    out: int,
-    err: int,
+    writers: Mapping[int, int | None],
 ) -> tuple[int, Callable[[], int]]:
-    """Start the child with stdout ``out`` and stderr ``err``; its pid and its reaper."""
+    """Start the child with fd 1 and 2 onto ``writers`` (``None``: /dev/null); its pid and
+    its reaper."""
     if cwd is None and not credentials:
-        pid = _posix_spawn(argv, env, out, err)
+        pid = _posix_spawn(argv, env, writers)
         return pid, _waitpid_reaper(pid)
+    out, err = (subprocess.DEVNULL if fd is None else fd for fd in writers.values())
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
         start_new_session=True, close_fds=True, **credentials,
@@ -282,13 +295,15 @@ async def _spawn_asyncio(
     protocol_factory: Callable[[], asyncio.SubprocessProtocol],
     argv: Sequence[bytes],
     env: Mapping[bytes, bytes],
+    *,
     cwd: str | None,
     credentials: Mapping[str, Any],
+    capture: Collection[int],
 ) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
     """The same child through ``loop.subprocess_exec`` (no pidfds: asyncio's watcher reaps)."""
     loop = asyncio.get_running_loop()
+    out, err = (subprocess.PIPE if n in capture else subprocess.DEVNULL for n in _OUTPUTS)
     return await loop.subprocess_exec(
-        protocol_factory, *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True, close_fds=True,
-        **credentials,
+        protocol_factory, *argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+        cwd=cwd, start_new_session=True, close_fds=True, **credentials,
     )  # fmt: skip

@@ -479,3 +479,27 @@ async def test_output_lines_cannot_drive_a_terminal(
     assert outcome.ok
     [line] = [r for r in caplog.records if "FSWATCHD_STREAM" in getattr(r, "journal", {})]
     assert line.getMessage() == "red\\x1b[31m over\\x0dwritten"
+
+
+@pytest.mark.parametrize(
+    ("level", "stdout"), [(logging.INFO, "pipe"), (logging.WARNING, "/dev/null")],
+    ids=["info-logged", "info-not-logged"],
+)  # fmt: skip
+async def test_stdout_not_logged_goes_to_dev_null(
+    tmp_path: Path, lines: Lines, level: int, stdout: str
+) -> None:
+    """1. At INFO the child's stdout is a pipe the daemon reads and logs.
+    2. At WARNING its lines would be dropped, so it is /dev/null: no pipe to read.
+    stderr (WARNING) is a pipe in both cases and carries the answer.
+    """
+    logging.getLogger("fswatchd.actions").setLevel(level)
+    root = os.fsencode(tmp_path)
+    # [ is a builtin: /dev/fd/1 is the shell's own stdout, not a redirected one.
+    script = (
+        "if [ -p /dev/fd/1 ]; then echo pipe >&2; "
+        "elif [ /dev/fd/1 -ef /dev/null ]; then echo /dev/null >&2; fi"
+    )
+    action = ShellAction(script, timeout=30)
+    outcome = await action.run(make_job(root + b"/f", root))
+    assert outcome.ok, outcome
+    assert lines.stream("stderr") == [stdout]

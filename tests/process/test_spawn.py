@@ -33,6 +33,18 @@ async def run(argv: list[bytes], env: dict[bytes, bytes], cwd: str | None) -> li
     return out
 
 
+def kind_of_fd(n: int) -> str:
+    """Shell text printing on stderr what the shell's fd ``n`` is: pipe, /dev/null, other.
+
+    ``[`` is a builtin, so /dev/fd is the shell's own; ``readlink /proc/$$/fd/1 >&2``
+    would not do: dash applies the redirection to itself before running the command.
+    """
+    return (
+        f"if [ -p /dev/fd/{n} ]; then echo pipe >&2; "
+        f"elif [ /dev/fd/{n} -ef /dev/null ]; then echo /dev/null >&2; else echo other >&2; fi"
+    )
+
+
 def sh(script: str) -> list[bytes]:
     return [b"/bin/sh", b"-c", script.encode()]
 
@@ -101,3 +113,20 @@ def test_program_not_found_or_not_executable(
         (tmp_path / "prog").chmod(mode)
     with pytest.raises(error):
         find_program(b"prog", {b"PATH": os.fsencode(tmp_path)})
+
+
+@BOTH_PATHS
+async def test_a_stream_not_captured_is_dev_null(cwd: str | None) -> None:
+    """capture=(2,): fd 1 is /dev/null, fd 2 the pipe whose lines reach on_line."""
+    err: list[bytes] = []
+    result = await run_child(
+        sh(f"{kind_of_fd(1)}; {kind_of_fd(2)}"),
+        env={},
+        cwd=cwd,
+        timeout=30,
+        grace=1,
+        on_line=lambda fd, line: err.append(line) if fd == 2 else None,
+        capture=(2,),
+    )
+    assert result == ChildExit(0, False)
+    assert err == [b"/dev/null", b"pipe"]
