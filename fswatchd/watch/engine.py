@@ -266,7 +266,8 @@ class Engine:
         The events of files (CREATE, OPEN, MODIFY, CLOSE_WRITE, ...: nearly all of a busy
         stream) are handled inline; directories, moves and the watches' own events go to
         :meth:`_handle`, after which the inline state is looked up again (a handler may
-        re-parent, detach or free nodes).
+        re-parent, detach or free nodes). One long function on purpose: a call per event
+        would cost more than the work done for most events.
         """
         tree = self.tree
         wds = tree.wds
@@ -377,7 +378,7 @@ class Engine:
                 self._on_delete_dir(node, name)
             elif m & _ATTRIB and self.placer.retry:
                 self._retry(node, name)
-            if not m & _DIR_READS and m & self.placer.emit_mask:
+            if not m & _DIR_READS:
                 self._emit_at(node, name, m)
         return True
 
