@@ -10,22 +10,19 @@ the same view as :meth:`WatchTree.snapshot`.
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 from collections.abc import Callable
 
 from .._inotify.fd import InotifyFd
-from ..errors import WatchError, WatchLimitError
 from ..events import FsEvent, Mask, RawEvent
 from ..message_ids import MESSAGE_ID_OVERFLOW_REPAIRED
 from .moves import MovePairer
-from .place import DIR_EVENTS, WATCH_FLAGS, Placer, limit_message
+from .place import DIR_EVENTS, WATCH_FLAGS, Placer
+from .records import settle
 from .renames import Renames
 from .resync import resync
 from .retry import retry_failed, retry_lost
-from .roots import Anchors
-from .scan import GONE_ERRNOS, stat_record
+from .rootset import RootSet
 from .tree import UNWATCHED, Node, WatchTree
 
 __all__ = ["Engine"]
@@ -90,12 +87,9 @@ class Engine:
             recursive_of=self.recursive_of,
         )
         self.pairer = MovePairer(move_timeout)
-        self.anchors = Anchors(fd)
+        self.roots = RootSet(self.placer, self.recursive_of)
+        self.anchors = self.roots.anchors
         self.drain = drain
-        #: Roots that disappeared (moved, deleted, unmounted) since the caller last looked.
-        self.gone_roots: list[bytes] = []
-        #: Roots that lie inside another root's tree (reported under the first one).
-        self.covered: set[bytes] = set()
         self.renames = Renames(self.placer, self.recursive_of)
 
     def set_mask(self, mask: int) -> int:
@@ -127,109 +121,10 @@ class Engine:
             updated += 1
         return updated
 
-    # -- roots -----------------------------------------------------------------------
-
-    def add_root(self, path: bytes, recursive: bool, *, emit: bool, strict: bool) -> bool:
-        """Watch and scan root ``path``; True when it is watched.
-
-        Args:
-            emit: report what the scan finds (synthetic events), False for the first walk.
-            strict: raise on failure; else return False (ENOENT/ENOTDIR silently, other
-                errors logged and reported as an ERROR event).
-        Raises:
-            WatchLimitError: ENOSPC, when ``strict``. WatchError: any other add_watch error.
-        """
-        self.recursive_of[path] = recursive
-        try:
-            wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
-        except OSError as exc:
-            return self._root_failed(path, exc, strict)
-        other = self.tree.wds.get(wd)
-        if other is not None and other.attached:
-            self.covered.add(path)
-            log.warning(
-                "root %r is already watched as %r; its events are reported there",
-                os.fsdecode(path),
-                os.fsdecode(self.tree.path(other)),
-            )
-            return True
-        if other is not None:
-            self.tree.free(wd)
-        node = self.tree.add_root(path, wd)
-        self.placer.scan(node, emit=emit)
-        return True
-
-    def _root_failed(self, path: bytes, exc: OSError, strict: bool) -> bool:
-        """Map a root's add_watch failure to WatchError (strict) or a report."""
-        err = exc.errno or errno.EIO
-        if err == errno.ENOSPC:
-            msg = limit_message(path, len(self.tree.wds))
-        else:
-            msg = f"cannot watch root {os.fsdecode(path)!r}: {os.strerror(err)}"
-        if strict:
-            cls = WatchLimitError if err == errno.ENOSPC else WatchError
-            raise cls(err, msg, os.fsdecode(path)) from exc
-        if err not in GONE_ERRNOS:
-            self.placer.emit_error(None, path, err, msg)
-        return False
-
-    @property
-    def roots_alive(self) -> int:
-        """Number of configured roots currently watched."""
-        return len(self.tree.roots) + len(self.covered)
-
-    def arm(self, path: bytes) -> None:
-        """Wait for missing root ``path`` to appear (rearm); watch it if it is there now."""
-        for _ in range(256):  # each round descends one path component
-            try:
-                exists = self.anchors.arm(path, self.tree.wds)
-            except OSError as exc:
-                log.warning("cannot wait for root %r to appear: %s", os.fsdecode(path), exc)
-                return
-            if not exists:
-                return
-            if self.add_root(path, self.recursive_of.get(path, True), emit=True, strict=False):
-                self.anchors.disarm(path, self.tree.wds)
-                return
-
-    def poll_roots(self, rearm: bool) -> None:
-        """Handle roots that went away or whose anchor fired since the last batch."""
-        gone, self.gone_roots = self.gone_roots, []
-        for path in gone:
-            if rearm and path in self.recursive_of:
-                self.arm(path)
-            else:
-                self.recursive_of.pop(path, None)
-        while self.anchors.due:
-            path = self.anchors.due.pop()
-            if path in self.tree.roots or path not in self.recursive_of:
-                self.anchors.disarm(path, self.tree.wds)
-            else:
-                self.arm(path)
-
     def take_out(self) -> list[FsEvent]:
         """Pop the events appended outside :meth:`feed` (start errors, reloads, roots)."""
         out, self.placer.out = self.placer.out, []
         return out
-
-    def remove_root(self, path: bytes) -> None:
-        """Stop watching root ``path`` (its watches are removed; no events)."""
-        self.recursive_of.pop(path, None)
-        self.covered.discard(path)
-        self.anchors.disarm(path, self.tree.wds)
-        node = self.tree.roots.pop(path, None)
-        if node is not None:
-            self.placer.drop(node, emit=False, rm=True)
-
-    def _root_gone(self, node: Node, what: int) -> None:
-        """A root was moved, deleted or unmounted: report it, drop its watches (H19)."""
-        path = node.name
-        # Always reported, whatever the mask: the watch itself changed (like ERROR).
-        self.placer.out.append(FsEvent(path, what | _ISDIR, True, None, False, 0, path))
-        if self.tree.roots.get(path) is node:
-            del self.tree.roots[path]
-        self.placer.drop(node, emit=False, rm=True)
-        self.gone_roots.append(path)
 
     # -- stream ----------------------------------------------------------------------
 
@@ -409,11 +304,11 @@ class Engine:
                 self.tree.free(ev.wd)
                 node.wd = UNWATCHED
                 if is_root:
-                    self._root_gone(node, _DELETE_SELF)
+                    self.roots.gone(node, _DELETE_SELF)
             elif is_root:
-                self._root_gone(node, m & _SELF_END)
+                self.roots.gone(node, m & _SELF_END)
                 if m & _UNMOUNT:
-                    self._root_uncovered(node.name)
+                    self.roots.uncovered(node.name)
             elif m & _UNMOUNT:
                 self._on_unmount(node)
             elif m & _DELETE_SELF:
@@ -421,12 +316,6 @@ class Engine:
                 self.placer.drop(node, emit=False)
         elif is_root and not m & _DIR_READS:
             self.placer.emit(node.name, m, node.name, syn=False)
-
-    def _root_uncovered(self, path: bytes) -> None:
-        """A root's file system was unmounted: the directory under it is the root now."""
-        recursive = self.recursive_of.get(path, True)
-        if os.path.isdir(path) and self.add_root(path, recursive, emit=True, strict=False):
-            self.gone_roots.remove(path)
 
     def _on_unmount(self, node: Node) -> None:
         """The file system under ``node`` was unmounted (H18): drop it, re-watch the path."""
@@ -451,7 +340,7 @@ class Engine:
         self.pairer.discard()
         dropped = len(self.drain())
         self.renames.displaced = None
-        counts = resync(self.placer, self.recursive_of, self._root_gone)
+        counts = resync(self.placer, self.recursive_of, self.roots.gone)
         log.warning(
             "inotify queue overflowed (IN_Q_OVERFLOW): %d queued events discarded; rescan "
             "of %d roots repaired the view: %s; raise fs.inotify.max_queued_events if this "
@@ -471,27 +360,5 @@ class Engine:
         retry_lost(self.placer, settled=settled)
 
     def settle(self, budget: int) -> int:
-        """lstat up to ``budget`` files whose records are dirty; returns how many remain.
-
-        Run when the watcher is idle, so a later overflow rescan compares against current
-        facts (a file gone meanwhile keeps its dirty record until its DELETE arrives).
-        """
-        join = self.tree.path
-        dirty = self.placer.dirty
-        while dirty and budget > 0:
-            node = dirty.pop()
-            names = node.dirty or set()
-            node.dirty = None
-            if not node.attached:
-                continue
-            base = join(node) + b"/"
-            files = node.files
-            for name in names:
-                budget -= 1
-                if name not in files:
-                    continue
-                try:
-                    files[name] = stat_record(os.lstat(base + name))
-                except OSError:
-                    continue
-        return len(dirty)
+        """Refresh up to ``budget`` stale file records (see records.settle)."""
+        return settle(self.placer, budget)

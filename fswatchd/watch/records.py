@@ -1,4 +1,8 @@
-"""Walk records: how the overflow resync tells whether a file changed without its lstat.
+"""File records kept current: stale ones refreshed when idle; walk records judged by ctime.
+
+A record goes stale when an event says the file changed (CREATE, MODIFY, CLOSE_WRITE,
+ATTRIB): :func:`settle` lstats those files while the watcher is idle, so a later overflow
+resync compares against current facts.
 
 The initial walk records each file from readdir(3) alone: inode and kind (``d_ino``,
 ``d_type``; ``tree.walk_record``). An lstat(2) per file would be half the time to READY on
@@ -19,7 +23,10 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["WALK_SLACK_NS", "changed_since_walk"]
+from .place import Placer
+from .scan import stat_record
+
+__all__ = ["WALK_SLACK_NS", "changed_since_walk", "settle"]
 
 #: Nanoseconds before the walk's start that a ctime still counts as "after": file system
 #: timestamps come from the kernel's coarse clock, up to one scheduler tick (10 ms at
@@ -49,3 +56,39 @@ def changed_since_walk(path: bytes, walk_clock: tuple[int, int] | None) -> bool:
     except OSError:
         return True
     return ctime >= walk_ns - WALK_SLACK_NS
+
+
+def settle(placer: Placer, budget: int) -> int:
+    """lstat up to ``budget`` files whose records are stale; how many directories remain.
+
+    Run only while the watcher is idle (nothing read and nothing queued in the kernel): an
+    lstat sees the present, and events still queued describe the past; applying them to
+    a record read after them would mix the two. A file gone meanwhile keeps its stale
+    record until its DELETE arrives.
+
+    Args:
+        placer: the watcher's Placer (``placer.dirty``: directories with stale records,
+            each listing them in ``Node.dirty``).
+        budget: lstat(2) calls to make at most (about: a directory's names are done whole).
+    Returns:
+        the number of directories still holding stale records.
+    """
+    join = placer.tree.path
+    dirty = placer.dirty
+    while dirty and budget > 0:
+        node = dirty.pop()
+        names = node.dirty or set()
+        node.dirty = None
+        if not node.attached:
+            continue
+        base = join(node) + b"/"
+        files = node.files
+        for name in names:
+            budget -= 1
+            if name not in files:
+                continue
+            try:
+                files[name] = stat_record(os.lstat(base + name))
+            except OSError:
+                continue
+    return len(dirty)

@@ -135,17 +135,17 @@ class RecursiveWatcher:
         if log.isEnabledFor(logging.INFO):  # counting the files walks the whole tree
             log.info(
                 "watching %d roots: %d directories, %d files",
-                engine.roots_alive,
+                engine.roots.alive,
                 len(engine.tree.wds),
                 engine.tree.count_files(),
             )
 
     def _start_root(self, engine: Engine, path: bytes, recursive: bool) -> None:
         """Watch one root at start; with rearm, a missing root is waited for."""
-        if engine.add_root(path, recursive, emit=False, strict=not self._rearm):
+        if engine.roots.add(path, recursive, emit=False, strict=not self._rearm):
             return
         log.warning("root %r cannot be watched now; waiting for it to appear", os.fsdecode(path))
-        engine.arm(path)
+        engine.roots.arm(path)
 
     def close(self) -> None:
         """Stop: close the reader and the fd (the kernel drops every watch). Idempotent."""
@@ -176,12 +176,12 @@ class RecursiveWatcher:
             engine.set_mask(self._mask)
         for path, recursive in list(engine.recursive_of.items()):
             if new.get(path) != recursive:
-                engine.remove_root(path)
+                engine.roots.remove(path)
         for path, recursive in new.items():
             if path in engine.recursive_of:
                 continue
-            if not engine.add_root(path, recursive, emit=True, strict=False) and self._rearm:
-                engine.arm(path)
+            if not engine.roots.add(path, recursive, emit=True, strict=False) and self._rearm:
+                engine.roots.arm(path)
         self._roots = new
         self._pending += engine.take_out()
         if self._pending and self._reader is not None:
@@ -206,14 +206,14 @@ class RecursiveWatcher:
                 continue
             if self._state is _State.CLOSED:
                 return
-            if not self._rearm and engine.roots_alive == 0:
+            if not self._rearm and engine.roots.alive == 0:
                 return
             if not reader.pending and not await self._idle(engine, reader):
                 continue
             if self.is_closed:
                 return
             out = engine.feed(reader.take(), self._clock())
-            engine.poll_roots(self._rearm)
+            engine.roots.poll(self._rearm)
             out += engine.take_out()
             if out:
                 yield out
@@ -306,7 +306,7 @@ class RecursiveWatcher:
     @property
     def roots_alive(self) -> int:
         """Number of roots currently watched."""
-        return self._engine.roots_alive if self._engine else 0
+        return self._engine.roots.alive if self._engine else 0
 
     def snapshot(self) -> dict[bytes, bool]:
         """The view: absolute path -> is_dir for every entry below the roots."""

@@ -63,7 +63,7 @@ class Script:
             should_watch=None,
             drain=list,
         )
-        assert self.engine.add_root(R, True, emit=False, strict=True)
+        assert self.engine.roots.add(R, True, emit=False, strict=True)
 
     def feed(self, *events: RawEvent, dt: float = 0.0) -> list[tuple[str, bytes, bytes | None]]:
         self.now += dt

@@ -72,7 +72,7 @@ class Script:
             should_watch=None,
             drain=list,
         )
-        assert self.engine.add_root(R, True, emit=False, strict=True)
+        assert self.engine.roots.add(R, True, emit=False, strict=True)
 
     def wd(self, rel: bytes) -> int:
         return self.fd.wd_of[self.fd.inodes[R + rel]]
@@ -218,8 +218,8 @@ def test_root_move_self_is_reported_and_drops_the_tree(s: Script) -> None:
     assert s.feed(ev(1, Mask.MOVE_SELF), ev(x, Mask.CREATE, b"new")) == [
         ("MOVE_SELF|ISDIR", b"", None)
     ]
-    assert s.engine.roots_alive == 0
-    assert s.engine.gone_roots == [R]
+    assert s.engine.roots.alive == 0
+    assert s.engine.roots.gone_roots == [R]
 
 
 def test_enospc_dir_is_reported_then_retried(s: Script, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,0 +1,151 @@
+"""RootSet: the configured roots' lifecycle - watched, covered, gone, waited for (H19).
+
+A root is watched and scanned like any directory, but its own end is different: when it
+is moved, deleted or unmounted its watches go, the event is always reported (like an
+ERROR, whatever the mask), and with ``rearm`` it is waited for (roots.Anchors) until it
+can be watched again. A root that lies inside another root's tree, or is the same inode,
+is *covered*: reported once, under the first path. Used by the Engine only.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+
+from ..errors import WatchError, WatchLimitError
+from ..events import FsEvent, Mask
+from .place import Placer, limit_message
+from .roots import Anchors
+from .scan import GONE_ERRNOS
+from .tree import Node
+
+__all__ = ["RootSet"]
+
+log = logging.getLogger(__name__)
+
+_ISDIR = int(Mask.ISDIR)
+
+
+class RootSet:
+    """Roots by path: add, remove, gone, waited for.
+
+    Args:
+        placer: the watcher's Placer (fd, tree, masks, event list).
+        recursive_of: root path -> recursive option, shared with the Placer (the dict is
+            updated in place).
+    """
+
+    def __init__(self, placer: Placer, recursive_of: dict[bytes, bool]) -> None:
+        self.placer = placer
+        self.tree = placer.tree
+        self.recursive_of = recursive_of
+        self.anchors = Anchors(placer.fd)
+        #: Roots that disappeared (moved, deleted, unmounted) since the caller last looked.
+        self.gone_roots: list[bytes] = []
+        #: Roots that lie inside another root's tree (reported under the first one).
+        self.covered: set[bytes] = set()
+
+    def add(self, path: bytes, recursive: bool, *, emit: bool, strict: bool) -> bool:
+        """Watch and scan root ``path`` (absolute bytes); True when it is watched.
+
+        Args:
+            emit: report what the scan finds (synthetic events), False for the first walk.
+            strict: raise on failure; else return False (ENOENT/ENOTDIR silently, other
+                errors logged and reported as an ERROR event).
+        Raises:
+            WatchLimitError: ENOSPC, when ``strict``. WatchError: any other add_watch error.
+        """
+        self.recursive_of[path] = recursive
+        try:
+            wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
+        except OSError as exc:
+            return self._failed(path, exc, strict)
+        other = self.tree.wds.get(wd)
+        if other is not None and other.attached:
+            self.covered.add(path)
+            log.warning(
+                "root %r is already watched as %r; its events are reported there",
+                os.fsdecode(path),
+                os.fsdecode(self.tree.path(other)),
+            )
+            return True
+        if other is not None:
+            self.tree.free(wd)
+        node = self.tree.add_root(path, wd)
+        self.placer.scan(node, emit=emit)
+        return True
+
+    def _failed(self, path: bytes, exc: OSError, strict: bool) -> bool:
+        """Map a root's add_watch failure to WatchError (strict) or a report."""
+        err = exc.errno or errno.EIO
+        if err == errno.ENOSPC:
+            msg = limit_message(path, len(self.tree.wds))
+        else:
+            msg = f"cannot watch root {os.fsdecode(path)!r}: {os.strerror(err)}"
+        if strict:
+            cls = WatchLimitError if err == errno.ENOSPC else WatchError
+            raise cls(err, msg, os.fsdecode(path)) from exc
+        if err not in GONE_ERRNOS:
+            self.placer.emit_error(None, path, err, msg)
+        return False
+
+    @property
+    def alive(self) -> int:
+        """Number of configured roots currently watched."""
+        return len(self.tree.roots) + len(self.covered)
+
+    def arm(self, path: bytes) -> None:
+        """Wait for missing root ``path`` to appear (rearm); watch it if it is there now."""
+        for _ in range(256):  # each round descends one path component
+            try:
+                exists = self.anchors.arm(path, self.tree.wds)
+            except OSError as exc:
+                log.warning("cannot wait for root %r to appear: %s", os.fsdecode(path), exc)
+                return
+            if not exists:
+                return
+            if self.add(path, self.recursive_of.get(path, True), emit=True, strict=False):
+                self.anchors.disarm(path, self.tree.wds)
+                return
+
+    def poll(self, rearm: bool) -> None:
+        """Handle roots that went away or whose anchor fired since the last batch."""
+        gone, self.gone_roots = self.gone_roots, []
+        for path in gone:
+            if rearm and path in self.recursive_of:
+                self.arm(path)
+            else:
+                self.recursive_of.pop(path, None)
+        while self.anchors.due:
+            path = self.anchors.due.pop()
+            if path in self.tree.roots or path not in self.recursive_of:
+                self.anchors.disarm(path, self.tree.wds)
+            else:
+                self.arm(path)
+
+    def remove(self, path: bytes) -> None:
+        """Stop watching root ``path`` (its watches are removed; no events)."""
+        self.recursive_of.pop(path, None)
+        self.covered.discard(path)
+        self.anchors.disarm(path, self.tree.wds)
+        node = self.tree.roots.pop(path, None)
+        if node is not None:
+            self.placer.drop(node, emit=False, rm=True)
+
+    def gone(self, node: Node, what: int) -> None:
+        """Root ``node`` was moved, deleted or unmounted (``what``: the inotify bit): report
+        it, drop its watches (H19)."""
+        path = node.name
+        # Always reported, whatever the mask: the watch itself changed (like ERROR).
+        self.placer.out.append(FsEvent(path, what | _ISDIR, True, None, False, 0, path))
+        if self.tree.roots.get(path) is node:
+            del self.tree.roots[path]
+        self.placer.drop(node, emit=False, rm=True)
+        self.gone_roots.append(path)
+
+    def uncovered(self, path: bytes) -> None:
+        """A root's file system was unmounted: the directory under it is the root now."""
+        recursive = self.recursive_of.get(path, True)
+        if os.path.isdir(path) and self.add(path, recursive, emit=True, strict=False):
+            self.gone_roots.remove(path)
