@@ -24,8 +24,8 @@ from .._inotify.fd import InotifyFd
 from .._inotify.limits import watch_limit
 from ..events import FsEvent, Mask
 from ..message_ids import MESSAGE_ID_WATCH_LIMIT
-from .scan import GONE_ERRNOS, read_dir, same_inode
-from .tree import KIND_REG, UNWATCHED, Node, WatchTree, is_ancestor
+from .scan import GONE_ERRNOS, read_dir, read_listing, same_inode
+from .tree import KIND_REG, UNWATCHED, Node, WatchTree, is_ancestor, unpack_listing
 
 __all__ = ["DIR_EVENTS", "WATCH_FLAGS", "Placer", "limit_message"]
 
@@ -249,18 +249,13 @@ class Placer:
                 # The tree's path, not the one stacked: a rename found by this very scan
                 # (attach_wd) can have re-parented the node meanwhile.
                 path = tree.path(node)
-            try:
-                dirs, found = read_dir(path, lstat=emit)
-            except OSError as exc:
-                if exc.errno not in GONE_ERRNOS:
-                    self.failed(node, path, exc)
-                elif node.attached:  # watched, but its path is stale or it is gone
-                    self.lost[node] = path
+            dirs = self._read(node, path, root, emit)
+            if dirs is None:
                 continue
             base = path + b"/"
-            if found:
-                self._scan_files(node, base, found, root, emit)
-            node_dirs, files = tree.own_dirs(node) if dirs else node.dirs, node.files
+            node_dirs = tree.own_dirs(node) if dirs else node.dirs
+            # A listing comes from this very readdir: none of its names is in ``dirs``.
+            files = None if node.listed else node.files
             for name in dirs:
                 if name in node_dirs:
                     continue
@@ -286,6 +281,34 @@ class Placer:
                     self.emit(child_path, _CREATE_DIR, root, syn=True)
                 if fresh and child is not None:
                     stack.append((child, child_path))
+
+    def _read(self, node: Node, path: bytes, root: bytes | None, emit: bool) -> list[bytes] | None:
+        """Read ``node``'s directory at ``path`` and record its files (reported when ``emit``;
+        the initial walk keeps them packed, see scan.read_listing).
+
+        Returns its subdirectory names, or None when it cannot be read (reported, or kept
+        in ``lost`` when its path is stale).
+        """
+        try:
+            if emit:
+                dirs, found = read_dir(path)
+            else:
+                dirs, listing = read_listing(path)
+        except OSError as exc:
+            if exc.errno not in GONE_ERRNOS:
+                self.failed(node, path, exc)
+            elif node.attached:  # watched, but its path is stale or it is gone
+                self.lost[node] = path
+            return None
+        if emit:
+            if found:
+                self._scan_files(node, path + b"/", found, root, emit)
+        elif listing:
+            if node.dirs or node.file_count():
+                self._scan_files(node, path + b"/", unpack_listing(listing), root, emit)
+            else:
+                node.set_listing(listing)
+        return dirs
 
     def _scan_files(
         self, node: Node, base: bytes, found: dict[bytes, int], root: bytes | None, emit: bool
@@ -339,7 +362,7 @@ class Placer:
         root = tree.root_of(node)
         for sub in reversed(order):
             base = tree.path(sub) + b"/"
-            for name in sub.files:
+            for name, _ in sub.file_items():
                 self.emit(base + name, int(Mask.DELETE), root, syn=True)
             if sub is not node or include_top:
                 self.emit(tree.path(sub), int(Mask.DELETE | Mask.ISDIR), root, syn=True)
@@ -351,7 +374,7 @@ class Placer:
         for sub in tree.walk(node):
             path = tree.path(sub)
             self.emit(path, _CREATE_DIR, root, syn=True)
-            for name, rec in sub.files.items():
+            for name, rec in sub.file_items():
                 self.emit(path + b"/" + name, _CREATE, root, syn=True)
                 if rec >> 1 & 3 == KIND_REG:
                     self.emit(path + b"/" + name, _CLOSE_WRITE, root, syn=True)

@@ -19,19 +19,23 @@ record is one packed ``int`` (see :func:`pack_record`), about 40 bytes, so a vie
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import cast
 
 __all__ = [
     "KIND_OTHER",
     "KIND_REG",
     "KIND_SYMLINK",
+    "LISTING_REC",
     "UNWATCHED",
     "Node",
     "WatchTree",
     "is_ancestor",
     "is_walk_record",
+    "listing_items",
+    "pack_listing",
     "pack_record",
+    "unpack_listing",
     "unpack_record",
     "walk_record",
 ]
@@ -106,6 +110,43 @@ def unpack_record(rec: int) -> tuple[int, int, int, int, bool]:
     return ino, rec >> (74 + ilen), mtime, rec >> 1 & 3, bool(rec & 1)
 
 
+#: Bytes of a walk record in a listing (a 64-bit inode shifted by 3: 67 bits).
+LISTING_REC = 9
+
+
+def pack_listing(items: Iterable[tuple[bytes, int]]) -> bytes:
+    """A directory's files as the walk found them, in one bytes object.
+
+    Each entry is the name, a NUL (no file name holds one) and the walk record
+    (:func:`walk_record`) in 9 little-endian bytes: for three short names ~80 bytes,
+    where a dict of the same (its table, name and int objects) is ~460. Most
+    directories of a large tree never see an event; the first one unpacks the listing
+    into a dict (``Node.files``).
+
+    Args:
+        items: (name, walk record) pairs.
+    Returns:
+        the listing.
+    Raises:
+        OverflowError: a record that is not a walk record (>= 2**72).
+    """
+    return b"".join(name + b"\0" + rec.to_bytes(LISTING_REC, "little") for name, rec in items)
+
+
+def listing_items(listing: bytes) -> Iterator[tuple[bytes, int]]:
+    """The (name, record) pairs of a :func:`pack_listing` listing, in order."""
+    pos, end, find = 0, len(listing), listing.find
+    while pos < end:
+        nul = find(b"\0", pos)
+        yield listing[pos:nul], int.from_bytes(listing[nul + 1 : nul + 10], "little")
+        pos = nul + 1 + LISTING_REC
+
+
+def unpack_listing(listing: bytes) -> dict[bytes, int]:
+    """A :func:`pack_listing` listing as the dict ``Node.files`` holds."""
+    return dict(listing_items(listing))
+
+
 class Node:
     """One directory of the view.
 
@@ -114,19 +155,20 @@ class Node:
         parent: the parent node; ``None`` for a root node and for detached tops.
         name: the entry name in ``parent`` (bytes); for a root node, its absolute path.
         dirs: child directories, name -> Node (watched or not).
-        files: every other child entry, name -> packed record.
+        files: every other child entry, name -> packed record (a property: the walk's
+            listing is unpacked into this dict on first use, see :func:`pack_listing`).
         attached: False once deleted / moved out / replaced (waiting for IN_IGNORED).
         dirty: names of files whose record is not clean (None when there are none).
     """
 
     __slots__ = (
+        "_files",
         "_gen",
         "_path",
         "_root",
         "attached",
         "dirs",
         "dirty",
-        "files",
         "name",
         "parent",
         "wd",
@@ -137,12 +179,51 @@ class Node:
         self.parent = parent
         self.name = name
         self.dirs: dict[bytes, Node] = _NO_DIRS
-        self.files: dict[bytes, int] = {}
+        self._files: dict[bytes, int] | bytes = b""  # an empty listing: no dict yet
         self.attached = True
         self.dirty: set[bytes] | None = None
         self._gen = -1
         self._path = b""
         self._root: bytes | None = None
+
+    @property
+    def files(self) -> dict[bytes, int]:
+        """Name -> record of every non-directory entry (the listing unpacked if need be)."""
+        files = self._files
+        if isinstance(files, bytes):
+            files = self._files = unpack_listing(files)
+        return files
+
+    @files.setter
+    def files(self, files: dict[bytes, int]) -> None:
+        self._files = files
+
+    def set_listing(self, listing: bytes) -> None:
+        """Keep the walk's ``listing`` (:func:`pack_listing`) as this directory's files."""
+        self._files = listing
+
+    @property
+    def listed(self) -> bool:
+        """Whether the files are still the walk's packed listing (not unpacked yet)."""
+        return isinstance(self._files, bytes)
+
+    def file_count(self) -> int:
+        """Number of non-directory entries (a listing is counted, not unpacked)."""
+        files = self._files
+        if not isinstance(files, bytes):
+            return len(files)
+        count, pos, end, find = 0, 0, len(files), files.find
+        while pos < end:
+            pos = find(b"\0", pos) + 1 + LISTING_REC
+            count += 1
+        return count
+
+    def file_items(self) -> Iterator[tuple[bytes, int]]:
+        """(name, record) of every file, without unpacking a listing (read-only uses)."""
+        files = self._files
+        if isinstance(files, bytes):
+            return listing_items(files)
+        return iter(files.items())
 
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"
@@ -302,7 +383,7 @@ class WatchTree:
 
     def count_files(self) -> int:
         """Number of non-directory entries in the attached view."""
-        return sum(len(n.files) for r in self.roots.values() for n in self.walk(r))
+        return sum(n.file_count() for r in self.roots.values() for n in self.walk(r))
 
     def snapshot(self) -> dict[bytes, bool]:
         """Every entry below the roots: absolute path -> is_dir (roots themselves excluded)."""
@@ -312,7 +393,7 @@ class WatchTree:
                 base = self.path(node) + b"/"
                 for name in node.dirs:
                     out[base + name] = True
-                for name in node.files:
+                for name, _ in node.file_items():
                     out[base + name] = False
         return out
 

@@ -18,12 +18,15 @@ from watchkit import Driver
 from fswatchd._inotify.limits import queued_events_limit
 from fswatchd.events import FsEvent, Mask
 from fswatchd.watch.records import WALK_SLACK_NS, changed_since_walk
-from fswatchd.watch.scan import read_dir
+from fswatchd.watch.scan import read_dir, read_listing
 from fswatchd.watch.tree import (
     KIND_OTHER,
     KIND_REG,
     KIND_SYMLINK,
     is_walk_record,
+    listing_items,
+    pack_listing,
+    unpack_listing,
     unpack_record,
 )
 
@@ -37,16 +40,23 @@ def touch(path: bytes, data: bytes = b"") -> None:
         f.write(data)
 
 
-def test_read_dir_without_lstat_gives_walk_records(tmp_path: Path) -> None:
-    """readdir alone: inode = st_ino, kind from d_type, a walk record; dirs listed apart."""
+def test_read_listing_gives_walk_records(tmp_path: Path) -> None:
+    """readdir alone: inode = st_ino, kind from d_type, a walk record in a packed listing
+    (hostile names included); dirs listed apart."""
     base = os.fsencode(tmp_path)
     touch(base + b"/reg", b"data")
     os.symlink(b"/nonexistent", base + b"/link")
     os.mkfifo(base + b"/fifo")
     os.mkdir(base + b"/sub")
-    dirs, files = read_dir(base, lstat=False)
+    touch(base + b"/\xff new\nline;$(x)", b"")
+    touch(base + b"/" + b"n" * 255, b"")
+    dirs, listing = read_listing(base)
     assert dirs == [b"sub"]
+    files = unpack_listing(listing)
+    assert list(listing_items(listing)) == list(files.items())
+    assert pack_listing(files.items()) == listing
     kinds = {b"reg": KIND_REG, b"link": KIND_SYMLINK, b"fifo": KIND_OTHER}
+    kinds |= {b"\xff new\nline;$(x)": KIND_REG, b"n" * 255: KIND_REG}
     assert files.keys() == kinds.keys()
     for name, rec in files.items():
         assert is_walk_record(rec)

@@ -9,9 +9,13 @@ from fswatchd.watch.tree import (
     KIND_REG,
     KIND_SYMLINK,
     UNWATCHED,
+    Node,
     WatchTree,
     is_walk_record,
+    listing_items,
+    pack_listing,
     pack_record,
+    unpack_listing,
     unpack_record,
     walk_record,
 )
@@ -155,3 +159,22 @@ def test_record_is_compact() -> None:
     (120 bits: a 40-byte int); measured view cost: ~124 bytes per file, name included."""
     rec = pack_record(2**24 - 1, 2**16 - 1, 1_800_000_000_123_456_789, KIND_REG)
     assert rec.bit_length() <= 120
+
+
+def test_listing_round_trip_and_unpacks_on_first_use() -> None:
+    """A packed listing keeps names (any byte but NUL and "/") and walk records exactly,
+    counts without unpacking, and becomes the ``files`` dict on first use."""
+    items = [(b"a", walk_record(7, KIND_REG)), (b"\xff\n$(x) ;", walk_record(2**64 - 1, 1))]
+    items.append((b"z" * 255, walk_record(256, KIND_OTHER)))  # a record byte is NUL
+    listing = pack_listing(items)
+    assert list(listing_items(listing)) == items
+    assert unpack_listing(listing) == dict(items)
+    t = WatchTree()
+    node = t.add_root(ROOT, 1)
+    node.set_listing(listing)
+    assert node.listed and node.file_count() == 3 and list(node.file_items()) == items
+    assert t.snapshot() == {ROOT + b"/" + name: False for name, _ in items}
+    assert node.listed  # read-only uses leave it packed
+    node.files[b"new"] = 0
+    assert not node.listed and node.file_count() == 4
+    assert unpack_listing(b"") == {} and Node(2, None, b"x").file_count() == 0
