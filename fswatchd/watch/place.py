@@ -204,8 +204,9 @@ class Placer:
         A wd that already belongs to a node means (a) a detached node whose inode is
         back: replaced by a fresh node; (b) the same node: nothing to do; (c) an attached
         node at another path that is gone: a rename we have not seen (yet): re-parent it,
-        emit MOVED_TO with src_path; (d) an attached node whose path still names the same
-        inode: a second path (bind mount, H16): left unwatched, reported.
+        emit MOVED_TO with src_path, and watch and scan whatever directory is at the old
+        path now; (d) an attached node whose path still names the same inode: a second
+        path (bind mount, H16): left unwatched, reported.
         """
         tree = self.tree
         other = tree.wds.get(wd)
@@ -220,10 +221,17 @@ class Placer:
             node = tree.add_dir(parent, name, UNWATCHED)
             self.alias(node, path, old)
             return node, False
+        vacated = other.parent, other.name
         displaced = tree.move(other, parent, name)
         if displaced is not None:
             self.drop(displaced, emit=False)
         self.emit(path, _MOVED_TO_DIR, tree.root_of(other), old, syn=True)
+        if vacated[0] is not None and os.path.isdir(old) and not os.path.islink(old):
+            # A directory at the old path is another one: ``mkdir a; mv a b; mkdir a`` read
+            # late places a's watch on the second a, the rename then files it under b,
+            # and this CREATE a finds it there. The first a is at b, never watched.
+            self.emit(old, _CREATE_DIR, tree.root_of(vacated[0]), syn=True)
+            self.add_child(vacated[0], vacated[1], emit=True)
         return other, False
 
     def scan(self, top: Node, *, emit: bool) -> None:

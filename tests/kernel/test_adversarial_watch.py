@@ -142,3 +142,28 @@ async def test_rename_events_carry_the_kernel_cookie(tree: bytes, outside: bytes
         assert any(e.synthetic for e in others)  # n/sub: found by the scan of n
         assert {e.cookie for e in others} == {0}
         d.check_views()
+
+
+@pytest.mark.parametrize("depth", [b"", b"/p"], ids=["root", "nested"])
+async def test_name_reused_after_a_rename_before_it_is_watched(tree: bytes, depth: bytes) -> None:
+    """1. Frozen: mkdir a; mv a b; mkdir a (the name is reused before the watcher reads;
+       in a subdirectory p made in the same burst too). Each gets a file inside.
+    2. The views agree: both a and b are there, each with its own file, and a file made
+       later in either is reported under the right name."""
+    base = tree + depth
+    async with Driver([tree]) as d:
+        if depth:
+            os.mkdir(base)
+        os.mkdir(base + b"/a")
+        open(base + b"/a/first", "wb").close()
+        os.rename(base + b"/a", base + b"/b")
+        os.mkdir(base + b"/a")
+        open(base + b"/a/second", "wb").close()
+        await d.barrier()
+        d.check_views()
+        for name in (b"a", b"b"):
+            open(base + b"/" + name + b"/later", "wb").close()
+        events = await d.barrier()
+        created = d.paths(Mask.CREATE, events)
+        assert base + b"/a/later" in created and base + b"/b/later" in created
+        d.check_views()
