@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
+from typing import TypeVar
 
 from ..events import Mask
 from .place import Placer
@@ -34,6 +35,7 @@ __all__ = ["resync"]
 _CREATE_DIR = int(Mask.CREATE | Mask.ISDIR)
 _MOVED_TO_DIR = int(Mask.MOVED_TO | Mask.ISDIR)
 _Entry = tuple[Node, bytes, int]
+_K = TypeVar("_K")
 
 
 class _Resync:
@@ -111,13 +113,19 @@ class _Resync:
                 del files[name]
                 self.emit(node, name, int(Mask.DELETE))
                 self.appeared.append((node, name, rec))
-            elif (not old or (o_size, o_mtime) != (n_size, n_mtime)) and not (
-                self.from_walk(node, name, old)
-                and not changed_since_walk(self.path_of(node) + name, self.placer.walk_clock)
-            ):
+            elif self.from_walk(node, name, old):
+                if self.changed(node, name):
+                    self.modified.append((node, name, rec))
+                else:
+                    files[name] = rec
+            elif not old or (o_size, o_mtime) != (n_size, n_mtime):
                 self.modified.append((node, name, rec))
             else:
                 files[name] = rec
+
+    def changed(self, node: Node, name: bytes) -> bool:
+        """Whether file ``name`` of ``node``, held by a walk record, may have changed."""
+        return changed_since_walk(self.path_of(node) + name, self.placer.walk_clock)
 
     def from_walk(self, node: Node, name: bytes, rec: int) -> bool:
         """Whether ``rec`` is a walk record that no event has made stale (records.py)."""
@@ -210,21 +218,22 @@ class _Resync:
         # got a freed inode number (tmpfs, ext4 reuse them) from passing for a rename.
         # Records from the walk without lstat have the inode only: such a pair needs a
         # file whose content is older than the walk's start (a new file has a new mtime).
-        by_key: dict[tuple[int, int, int], _Entry] = {}
-        by_ino: dict[int, _Entry] = {}
+        # Hard links share an inode (and size and mtime): each key holds a list.
+        by_key: dict[tuple[int, int, int], list[_Entry]] = {}
+        by_ino: dict[int, list[_Entry]] = {}
         for entry in self.vanished:
             ino, size, mtime, _, _ = unpack_record(entry[2])
             if ino and self.from_walk(*entry):
-                by_ino[ino] = entry
+                by_ino.setdefault(ino, []).append(entry)
             elif ino:
-                by_key[ino, size, mtime] = entry
+                by_key.setdefault((ino, size, mtime), []).append(entry)
         before_walk = placer.walk_clock[0] if placer.walk_clock else 0
         rest: list[_Entry] = []
         for node, name, rec in self.appeared:
             key = unpack_record(rec)[:3]
-            src = by_key.pop(key, None)
+            src, walked = _take(by_key, key), False
             if src is None and by_ino and key[2] < before_walk:
-                src = by_ino.pop(key[0], None)
+                src, walked = _take(by_ino, key[0]), True
             if src is None:
                 rest.append((node, name, rec))
                 continue
@@ -233,10 +242,15 @@ class _Resync:
             node.files[name] = rec
             self.emit(node, name, int(Mask.MOVED_TO), src_path)
             self.counts["moved"] += 1
-        for node, name, _ in [*by_key.values(), *by_ino.values()]:
-            del node.files[name]
-            self.emit(node, name, int(Mask.DELETE))
-            self.counts["deleted"] += 1
+            if walked and self.changed(node, name):
+                # No size to compare, and the rename itself set the ctime: reported as
+                # written too (a possible duplicate; cp -p or rsync -t restore mtimes).
+                self.modified.append((node, name, rec))
+        for entries in [*by_key.values(), *by_ino.values()]:
+            for node, name, _ in entries:
+                del node.files[name]
+                self.emit(node, name, int(Mask.DELETE))
+                self.counts["deleted"] += 1
         for node, name, rec in self.vanished:
             if not unpack_record(rec)[0] and name in node.files:
                 del node.files[name]
@@ -306,3 +320,14 @@ def resync(
     counts = {k: run.counts[k] for k in ("created", "deleted", "moved", "modified")}
     del recursive_of  # the options are read through placer.wants_watch
     return counts
+
+
+def _take(index: dict[_K, list[_Entry]], key: _K) -> _Entry | None:
+    """Pop one entry filed under ``key`` in ``index`` (dropping the key when it empties)."""
+    entries = index.get(key)
+    if not entries:
+        return None
+    entry = entries.pop()
+    if not entries:
+        del index[key]
+    return entry
