@@ -93,10 +93,15 @@ class Renames:
             placer.emit(dst_path, mask, dst_root, syn=False, cookie=cookie)
             placer.add_child(dst, dname, emit=True)
             return
+        # A file at the target can only be the other half of a RENAME_EXCHANGE (rename(2)
+        # of a directory onto a file fails with ENOTDIR).
+        old_file = dst.files.get(dname)
         displaced = tree.move(child, dst, dname)
         if displaced is not None:
             placer.drop(displaced, emit=False)
             self.displaced = (dst, dname, displaced)
+        elif old_file is not None:
+            self.displaced = (dst, dname, old_file)
         placer.emit(dst_path, mask, dst_root, src_path, syn=False, cookie=cookie)
 
     def _move_file(
@@ -114,7 +119,13 @@ class Renames:
         rec = src.files.pop(sname, 0)
         if src.dirty:
             src.dirty.discard(sname)
-        old = dst.files.get(dname)
+        old: Node | int | None = dst.files.get(dname)
+        child = dst.dirs.get(dname)
+        if child is not None:
+            # Likewise a directory at the target (rename(2) of a file onto one: EISDIR):
+            # it is kept for the exchange's second half, which puts it back.
+            self.placer.drop(child, emit=False)
+            old = child
         dst.files[dname] = rec
         if not rec & 1:
             self.placer.touch(dst, dname)

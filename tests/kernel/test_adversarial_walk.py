@@ -82,11 +82,6 @@ def tree(tmp_path: Path) -> bytes:
 # -- RENAME_EXCHANGE of a file and a directory ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exchange of a file and a directory: the replayed stream loses the directory's "
-    "content (MOVED_TO d of the file drops d's subtree; nothing re-creates it)",
-)
 @pytest.mark.parametrize("first", ["file", "dir"])
 async def test_rename_exchange_of_a_file_and_a_directory(tree: bytes, first: str) -> None:
     """1. f (file) and d/sub/x exist at start (walk records).
