@@ -12,6 +12,7 @@ renameat2(RENAME_EXCHANGE) (H22) the displaced entry is put back at the other na
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from ..events import Mask, RawEvent
 from .place import Placer
@@ -21,6 +22,16 @@ __all__ = ["Renames"]
 
 _FROM, _TO = int(Mask.MOVED_FROM), int(Mask.MOVED_TO)
 _ISDIR, _CREATE = int(Mask.ISDIR), int(Mask.CREATE)
+
+
+class _Displaced(NamedTuple):
+    """What a paired rename displaced, and the pair itself (for RENAME_EXCHANGE)."""
+
+    parent: Node  # where it was: the pair's target
+    name: bytes
+    thing: Node | int  # the directory node or the file record
+    src: Node  # the pair's source
+    src_name: bytes
 
 
 class Renames:
@@ -35,9 +46,9 @@ class Renames:
         self.placer = placer
         self.tree = placer.tree
         self.recursive_of = recursive_of
-        #: The last node or file record displaced by a paired rename: (parent, name,
-        #: thing); the next pair may be the second half of a RENAME_EXCHANGE.
-        self.displaced: tuple[Node, bytes, Node | int] | None = None
+        #: The last node or file record displaced by a paired rename; the next pair may
+        #: be the second half of a RENAME_EXCHANGE.
+        self.displaced: _Displaced | None = None
 
     def _emit_at(
         self, node: Node, name: bytes, mask: int, cookie: int, src: bytes | None = None
@@ -99,9 +110,9 @@ class Renames:
         displaced = tree.move(child, dst, dname)
         if displaced is not None:
             placer.drop(displaced, emit=False)
-            self.displaced = (dst, dname, displaced)
+            self.displaced = _Displaced(dst, dname, displaced, src, sname)
         elif old_file is not None:
-            self.displaced = (dst, dname, old_file)
+            self.displaced = _Displaced(dst, dname, old_file, src, sname)
         placer.emit(dst_path, mask, dst_root, src_path, syn=False, cookie=cookie)
 
     def _move_file(
@@ -130,20 +141,23 @@ class Renames:
         if not rec & 1:
             self.placer.touch(dst, dname)
         if old is not None:
-            self.displaced = (dst, dname, old)
+            self.displaced = _Displaced(dst, dname, old, src, sname)
         self._emit_at(dst, dname, _TO, cookie, src_path)
 
     def _exchanged(self, src: Node, sname: bytes, dst: Node, dname: bytes) -> Node | int | None:
         """If this pair is the second half of a RENAME_EXCHANGE, the thing to put at dst.
 
-        rename(2) cannot tell us; ask the kernel: the pair is an exchange when the entry
-        displaced by the previous pair (at src/sname) is what dst/dname holds now.
+        rename(2) cannot tell us; ask the kernel: the pair is an exchange when it is the
+        previous pair reversed (its target is this source and its source this target)
+        and the entry that pair displaced is what dst/dname holds now.
         """
-        displaced = self.displaced
-        if displaced is None or displaced[0] is not src or displaced[1] != sname:
+        last = self.displaced
+        if last is None or last.parent is not src or last.name != sname:
             return None
         self.displaced = None
-        thing = displaced[2]
+        if last.src is not dst or last.src_name != dname:
+            return None  # a rename onward (save via tmp, then mv f g): no exchange
+        thing = last.thing
         path = self.tree.path(dst) + b"/" + dname
         if isinstance(thing, Node):
             if thing.wd == UNWATCHED or self.tree.wds.get(thing.wd) is not thing:

@@ -302,12 +302,6 @@ async def test_overflow_on_a_large_tree_with_dirty_records(tmp_path: Path) -> No
         d.check_views()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exchange detection asks the present (lstat of the target): a rename onto a "
-    "name that by then holds the inode displaced by the previous rename from that name "
-    "is taken for the second half of a RENAME_EXCHANGE; the source name stays in the view",
-)
 async def test_rename_onto_a_name_holding_the_displaced_inode_is_no_exchange(
     tree: bytes,
 ) -> None:
@@ -326,10 +320,6 @@ async def test_rename_onto_a_name_holding_the_displaced_inode_is_no_exchange(
         d.check_views()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="as above, with the displaced inode's number reused (ext4) by the next save",
-)
 async def test_two_atomic_saves_with_a_rename_between(tree: bytes) -> None:
     """1. f exists. 2. Frozen: save f through tmp; mv f g; save g through tmp2 (which
     gets f's freed inode number on ext4). 3. The views equal the disk (f is gone)."""
