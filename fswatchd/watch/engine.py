@@ -187,10 +187,10 @@ class Engine:
                 cur_wd = 0  # a handler may re-parent, detach or free nodes
                 if ev is applied:
                     continue
-                # Anchors.note looks only at these: directories' own events and new
+                # Anchors and guards look only at these: directories' own events and new
                 # subdirectories.
-                if anchor_wds and wd in anchor_wds:
-                    self.anchors.note(ev)
+                if wd in anchor_wds or wd in self.roots.guards:
+                    self._note_roots(ev)
                 if not m & _FROM:
                     if not self._handle(ev):
                         return  # overflow: the rest of the batch is void
@@ -244,6 +244,13 @@ class Engine:
         else:
             node.dirty.add(name)
         return _DELETE | _CREATE
+
+    def _note_roots(self, ev: RawEvent) -> None:
+        """An event on an anchor (a missing root's ancestor) or a guard (a root's)."""
+        if ev.wd in self.anchors.wds:
+            self.anchors.note(ev)
+        if ev.wd in self.roots.guards:
+            self.roots.guard_event(ev.wd, ev.mask)
 
     def _handle(self, ev: RawEvent) -> bool:
         """Apply one event that is not a file's (a directory's, MOVED_TO, a watch's own).

@@ -5,6 +5,13 @@ is moved, deleted or unmounted its watches go, the event is always reported (lik
 ERROR, whatever the mask), and with ``rearm`` it is waited for (roots.Anchors) until it
 can be watched again. A root that lies inside another root's tree, or is the same inode,
 is *covered*: reported once, under the first path. Used by the Engine only.
+
+inotify reports nothing under a root when one of its ancestors is renamed (``mv p q`` for
+a root ``p/tree``): every later event would carry the stale path. So each root's
+ancestors are *guarded*: watched for MOVE_SELF and DELETE_SELF only (IN_MASK_ADD, so an
+ancestor that is also a watched directory keeps its mask). When one fires, each root
+below it is looked up again by its path; a root whose path no longer leads to its watch
+is gone, like a root moved away itself.
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ __all__ = ["RootSet"]
 log = logging.getLogger(__name__)
 
 _ISDIR = int(Mask.ISDIR)
+_MOVE_SELF = int(Mask.MOVE_SELF)
+#: add_watch mask of a guard on a root's ancestor.
+GUARD_MASK = int(Mask.MOVE_SELF | Mask.DELETE_SELF | Mask.ONLYDIR | Mask.MASK_ADD)
+#: Events on a guard that mean the path to the roots below may have changed.
+GUARD_FIRED = int(Mask.MOVE_SELF | Mask.DELETE_SELF | Mask.UNMOUNT | Mask.IGNORED)
 
 
 class RootSet:
@@ -45,6 +57,9 @@ class RootSet:
         self.gone_roots: list[bytes] = []
         #: Roots that lie inside another root's tree (reported under the first one).
         self.covered: set[bytes] = set()
+        #: Guard wd -> the roots below that ancestor; root -> its guard wds.
+        self.guards: dict[int, set[bytes]] = {}
+        self._guards_of: dict[bytes, list[int]] = {}
 
     def add(self, path: bytes, recursive: bool, *, emit: bool, strict: bool) -> bool:
         """Watch and scan root ``path`` (absolute bytes); True when it is watched.
@@ -74,6 +89,7 @@ class RootSet:
             self.tree.free(wd)
         node = self.tree.add_root(path, wd)
         self.placer.scan(node, emit=emit)
+        self._guard(path)
         return True
 
     def _failed(self, path: bytes, exc: OSError, strict: bool) -> bool:
@@ -129,6 +145,7 @@ class RootSet:
         self.recursive_of.pop(path, None)
         self.covered.discard(path)
         self.anchors.disarm(path, self.tree.wds)
+        self._unguard(path)
         node = self.tree.roots.pop(path, None)
         if node is not None:
             self.placer.drop(node, emit=False, rm=True)
@@ -141,6 +158,7 @@ class RootSet:
         self.placer.out.append(FsEvent(path, what | _ISDIR, True, None, False, 0, path))
         if self.tree.roots.get(path) is node:
             del self.tree.roots[path]
+        self._unguard(path)
         self.placer.drop(node, emit=False, rm=True)
         self.gone_roots.append(path)
 
@@ -149,3 +167,56 @@ class RootSet:
         recursive = self.recursive_of.get(path, True)
         if os.path.isdir(path) and self.add(path, recursive, emit=True, strict=False):
             self.gone_roots.remove(path)
+
+    # -- guards on the roots' ancestors ----------------------------------------------
+
+    def _guard(self, path: bytes) -> None:
+        """Guard every ancestor of root ``path`` but ``/`` (which cannot be renamed).
+
+        An ancestor that cannot be watched (EACCES for an unprivileged daemon) is left
+        unguarded: a rename of it goes unnoticed, as it would without guards.
+        """
+        self._unguard(path)
+        wds: list[int] = []
+        parent = os.path.dirname(path)
+        while parent != b"/":
+            try:
+                wd = self.placer.fd.add_watch(parent, GUARD_MASK)
+            except OSError:
+                pass
+            else:
+                self.guards.setdefault(wd, set()).add(path)
+                wds.append(wd)
+            parent = os.path.dirname(parent)
+        self._guards_of[path] = wds
+
+    def _unguard(self, path: bytes) -> None:
+        """Drop root ``path``'s guards; a guard watch nobody else uses is removed."""
+        for wd in self._guards_of.pop(path, ()):
+            below = self.guards.get(wd)
+            if below is None:
+                continue
+            below.discard(path)
+            if not below:
+                del self.guards[wd]
+                if wd not in self.tree.wds and wd not in self.anchors.wds:
+                    self.placer.rm_watch(wd)
+
+    def guard_event(self, wd: int, mask: int) -> None:
+        """An event on guard ``wd``: look up each root below again (module docstring)."""
+        if not mask & GUARD_FIRED:
+            return
+        for path in list(self.guards.get(wd, ())):
+            node = self.tree.roots.get(path)
+            if node is None:
+                continue
+            try:
+                now = self.placer.fd.add_watch(path, self.placer.dir_mask)
+            except OSError:
+                now = None
+            if now == node.wd:
+                self._guard(path)  # renamed back, or another ancestor: guard the path again
+                continue
+            if now is not None and now not in self.tree.wds:
+                self.placer.rm_watch(now)  # another directory at the path: not ours yet
+            self.gone(node, _MOVE_SELF)

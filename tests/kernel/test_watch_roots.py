@@ -233,3 +233,56 @@ async def test_set_roots_wakes_a_waiting_consumer(tmp_path: Path) -> None:
         async with asyncio.timeout(5):
             events = await waiting
         assert events[-1].synthetic
+
+
+async def test_root_ancestor_renamed_is_the_root_moved(tmp_path: Path) -> None:
+    """1. Root p/tree. 2. mv p q (no event on the root itself), touch q/tree/f.
+    3. MOVE_SELF|ISDIR for p/tree, nothing under p/ afterwards; no root left: the end."""
+    base = bytes(tmp_path)
+    root = base + b"/p/tree"
+    os.makedirs(root)
+    async with Driver([root]) as d:
+        os.rename(base + b"/p", base + b"/q")
+        touch(base + b"/q/tree/f")
+        while await d.next_batch() is not None:
+            pass
+        assert [(e.path, e.mask) for e in d.events] == [(root, Mask.MOVE_SELF | Mask.ISDIR)]
+        assert d.watcher.roots_alive == 0
+
+
+async def test_root_ancestor_renamed_and_back_keeps_the_root(tmp_path: Path) -> None:
+    """mv p q; mv q p before the watcher reads: the root's path leads to it again, so it
+    stays, and a later file is reported; a sibling of an ancestor renamed changes
+    nothing."""
+    base = bytes(tmp_path)
+    root = base + b"/p/tree"
+    os.makedirs(root)
+    os.mkdir(base + b"/sibling")
+    async with Driver([root]) as d:
+        os.rename(base + b"/p", base + b"/q")
+        os.rename(base + b"/q", base + b"/p")
+        os.rename(base + b"/sibling", base + b"/sibling2")
+        touch(root + b"/f")
+        events = await d.barrier()
+        assert d.paths(Mask.ALL, events) == [root + b"/f"] * 3  # CREATE, OPEN, CLOSE_WRITE
+        assert d.watcher.roots_alive == 1
+        os.rename(base + b"/p", base + b"/q")  # the guard is in place again
+        await d.until(lambda e: e.path == root and bool(e.mask & Mask.MOVE_SELF))
+
+
+async def test_rearm_root_ancestor_renamed_then_path_made_again(tmp_path: Path) -> None:
+    """rearm=True: mv p q reports the root moved; mkdir -p p/tree brings it back, and a
+    file there is reported under p/tree; the old tree (now q/tree) is not watched."""
+    base = bytes(tmp_path)
+    root = base + b"/p/tree"
+    os.makedirs(root)
+    async with Driver([root], rearm=True) as d:
+        os.rename(base + b"/p", base + b"/q")
+        await d.until(lambda e: e.path == root and bool(e.mask & Mask.MOVE_SELF))
+        os.makedirs(root)
+        touch(root + b"/f")
+        await d.until(lambda e: e.path == root + b"/f" and bool(e.mask & Mask.CREATE))
+        touch(base + b"/q/tree/old")
+        events = await d.barrier()
+        assert [e.path for e in events if e.path and b"/q/" in e.path] == []
+        assert d.watcher.roots_alive == 1
