@@ -23,7 +23,7 @@ from .renames import Renames
 from .resync import resync
 from .retry import retry_failed, retry_lost
 from .rootset import RootSet
-from .tree import UNWATCHED, Node, WatchTree
+from .tree import UNWATCHED, Node, WatchTree, is_ancestor
 
 __all__ = ["Engine"]
 
@@ -333,11 +333,22 @@ class Engine:
             self.placer.add_child(parent, name, emit=True)
 
     def _retry(self, node: Node, name: bytes) -> None:
-        """IN_ATTRIB on a directory we could not watch: its mode changed, try again (H17)."""
+        """IN_ATTRIB on a directory: its mode changed; try again (H17) what failed in it.
+
+        The directory itself (not watchable or not readable), and every directory below it
+        that failed: a directory readable but not searchable (mode 0644) lists its names
+        while its subdirectories cannot be watched, until its own mode changes.
+        """
         child = node.dirs.get(name)
-        if child is not None and child in self.placer.retry:
-            del self.placer.retry[child]
-            self.placer.add_child(node, name, emit=True)
+        retry = self.placer.retry
+        if child is None:
+            return
+        for sub in [s for s in retry if is_ancestor(child, s)]:
+            del retry[sub]
+            if sub.wd != UNWATCHED and self.tree.wds.get(sub.wd) is sub:
+                self.placer.scan(sub, emit=True)  # watched, its read failed: read it now
+            elif sub.parent is not None:
+                self.placer.add_child(sub.parent, sub.name, emit=True)
 
     # -- repair ----------------------------------------------------------------------
 

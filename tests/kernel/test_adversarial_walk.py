@@ -490,13 +490,6 @@ def run_as_nobody(scenario: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.root
-@pytest.mark.xfail(
-    strict=True,
-    reason="a directory readable but not searchable (mode 0644): its watch is placed but "
-    "its scan fails; the retry after chmod finds the watch already there and never "
-    "scans (new_dir), or the failure was the subdirectory's and the parent's chmod never "
-    "retries it (dir_at_start)",
-)
 @pytest.mark.parametrize("scenario", ["new_dir", "dir_at_start"])
 def test_unsearchable_directory_made_searchable(scenario: str) -> None:
     """As nobody. new_dir: frozen mkdir D; touch D/f; chmod 644 D; then chmod 755 D:
