@@ -13,8 +13,6 @@ then lose the mark).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import shutil
 import subprocess
@@ -26,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from watchkit import Driver
+from watchkit import Driver, renameat2_exchange
 
 from fswatchd._inotify.fd import InotifyFd
 from fswatchd._inotify.limits import queued_events_limit
@@ -43,15 +41,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def touch(path: bytes, data: bytes = b"") -> None:
     with open(path, "wb") as f:
         f.write(data)
-
-
-def renameat2_exchange(a: bytes, b: bytes) -> None:
-    """renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) through libc."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    at_fdcwd, rename_exchange = -100, 2
-    if libc.renameat2(at_fdcwd, a, at_fdcwd, b, rename_exchange) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), a)
 
 
 def flood(where: bytes) -> None:
@@ -428,7 +417,7 @@ def test_a_real_read_of_one_record_size_takes_the_uniform_path(tree: bytes, leng
 CHILD = textwrap.dedent(
     r"""
     import asyncio, os, sys
-    from watchkit import Driver
+    from watchkit import Driver, renameat2_exchange
     from fswatchd.events import Mask
 
     def touch(path):

@@ -7,15 +7,13 @@ agree: the view replayed from the event stream, ``watcher.snapshot()`` and the d
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from watchkit import Driver
+from watchkit import Driver, renameat2_exchange
 
 from fswatchd._inotify.fd import InotifyFd
 from fswatchd.events import Mask
@@ -295,15 +293,6 @@ async def test_h21_atomic_save(tree: bytes) -> None:
             (tree + b"/f", tree + b"/.f.tmp")
         ]
         d.check_views()
-
-
-def renameat2_exchange(a: bytes, b: bytes) -> None:
-    """renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) through libc."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    at_fdcwd, rename_exchange = -100, 2
-    if libc.renameat2(at_fdcwd, a, at_fdcwd, b, rename_exchange) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), a)
 
 
 @pytest.mark.parametrize("kind", ["dirs", "files"])

@@ -10,6 +10,8 @@ the barrier has then been delivered. Every wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import itertools
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -158,3 +160,12 @@ class Driver:
 def _diff(a: dict[bytes, bool], b: dict[bytes, bool]) -> dict[bytes, tuple[object, object]]:
     """Keys where ``a`` and ``b`` differ: key -> (a's value or None, b's value or None)."""
     return {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+def renameat2_exchange(a: bytes, b: bytes) -> None:
+    """renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) through libc."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, a, at_fdcwd, b, rename_exchange) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), a)
