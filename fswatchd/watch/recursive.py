@@ -295,8 +295,14 @@ class RecursiveWatcher:
 
     @property
     def watch_count(self) -> int:
-        """Number of inotify watches in use (directories, and detached ones not yet freed)."""
-        return len(self._engine.tree.wds) if self._engine else 0
+        """Number of inotify watches in use: directories (detached ones not yet freed
+        included), the guards on the roots' ancestors, the anchors of missing roots."""
+        engine = self._engine
+        if engine is None:
+            return 0
+        wds = engine.tree.wds
+        extra = engine.roots.guards.keys() | engine.anchors.wds.keys()
+        return len(wds) + sum(1 for wd in extra if wd not in wds)
 
     @property
     def file_count(self) -> int:

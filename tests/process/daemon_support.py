@@ -32,6 +32,7 @@ __all__ = [
     "WAIT",
     "Daemon",
     "NotifyListener",
+    "guarded_ancestors",
     "inotify_watch_count",
     "pids_alive",
     "read_lines",
@@ -107,6 +108,11 @@ def pids_alive(pids: list[int]) -> list[int]:
         if stat.rsplit(")", 1)[1].split()[0] != "Z":
             alive.append(pid)
     return alive
+
+
+def guarded_ancestors(*roots: Path) -> int:
+    """How many watches guard these roots' ancestors (every one but ``/``; see rootset.py)."""
+    return len({p for root in roots for p in root.parents if p != Path("/")})
 
 
 def inotify_watch_count(pid: int) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from daemon_support import (
     Daemon,
+    guarded_ancestors,
     inotify_watch_count,
     read_lines,
     start_daemon,
@@ -60,10 +61,10 @@ def test_ready_only_after_every_watch_is_in_place(start_daemon, tmp_path: Path) 
         path.write_bytes(b"x")
     expected = {os.fsencode(p.relative_to(root)) for p in targets}
     wait_until(lambda: set(read_lines(log)) >= expected, "an action for every file")
-    dirs = 1 + 12 + 1 + len(wide)
+    watches = 1 + 12 + 1 + len(wide) + guarded_ancestors(root)  # directories, guards
     assert daemon.ready is not None
-    assert f"{dirs} watches" in daemon.ready.fields["STATUS"]
-    assert inotify_watch_count(daemon.pid) == dirs
+    assert f"{watches} watches" in daemon.ready.fields["STATUS"]
+    assert inotify_watch_count(daemon.pid) == watches
     update = daemon.notified(lambda m: "READY" not in m.fields and "STATUS" in m.fields)
     assert re.search(r"\b4 events\b", update.fields["STATUS"]), update.raw
     assert daemon.stop() == 0

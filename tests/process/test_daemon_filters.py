@@ -13,7 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-from daemon_support import inotify_watch_count, read_lines, start_daemon, wait_until
+from daemon_support import (
+    guarded_ancestors,
+    inotify_watch_count,
+    read_lines,
+    start_daemon,
+    wait_until,
+)
 
 __all__ = ["start_daemon"]
 
@@ -145,8 +151,10 @@ def test_filters_default_excludes_pruning_debounce_batch(start_daemon, tmp_path:
     want = [r.encode() for _, r, act in FILTERED if act] + [b"zz-sentinel.txt"]
     wait_until(lambda: b"zz-sentinel.txt" in read_lines(logs["filters"]), "the filters sentinel")
     assert read_lines(logs["filters"]) == want
-    # defaults, debounce, batch roots + filters root, keep, keep/sub; no skip*, build*
-    assert inotify_watch_count(daemon.pid) == 3 + 3
+    # defaults, debounce, batch roots + filters root, keep, keep/sub; no skip*, build*;
+    # and the guards on the roots' ancestors
+    guards = guarded_ancestors(*roots.values())
+    assert inotify_watch_count(daemon.pid) == 3 + 3 + guards
 
     wait_until(lambda: b"sentinel 1 s" in read_lines(logs["debounce"]), "the debounce sentinel")
     assert read_lines(logs["debounce"]) == [b"f 5 v5", b"sentinel 1 s"]
