@@ -164,7 +164,7 @@ class Daemon:
             "ready: %d rules, %d roots, %d watches",
             len(self.ruleset.rules),
             len(self.ruleset.roots()),
-            self.watcher.watch_count,
+            self.watcher.watches_in_use,
             extra=_journal(MESSAGE_ID_READY),
         )
         await self._control()
@@ -277,7 +277,7 @@ class Daemon:
         stats = self.dispatcher.stats
         overflow = f"; last overflow {self._last_overflow}" if self._last_overflow else ""
         return (
-            f"{len(self.ruleset.rules)} rules, {self.watcher.watch_count} watches; "
+            f"{len(self.ruleset.rules)} rules, {self.watcher.watches_in_use} watches; "
             f"{self._events} events; actions {stats.running} running, {stats.queued} queued, "
             f"{stats.failed} failed{overflow}"
         )

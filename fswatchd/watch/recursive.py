@@ -295,8 +295,14 @@ class RecursiveWatcher:
 
     @property
     def watch_count(self) -> int:
-        """Number of inotify watches in use: directories (detached ones not yet freed
-        included), the guards on the roots' ancestors, the anchors of missing roots."""
+        """Number of directory watches (detached ones not yet freed included)."""
+        return len(self._engine.tree.wds) if self._engine else 0
+
+    @property
+    def watches_in_use(self) -> int:
+        """Number of inotify watches held: :attr:`watch_count`, plus the guards on the
+        roots' ancestors and the anchors of missing roots (all count toward
+        fs.inotify.max_user_watches)."""
         engine = self._engine
         if engine is None:
             return 0
