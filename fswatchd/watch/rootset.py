@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Container
 
 from ..errors import WatchError, WatchLimitError
 from ..events import FsEvent, Mask
@@ -37,6 +38,18 @@ _MOVE_SELF = int(Mask.MOVE_SELF)
 GUARD_MASK = int(Mask.MOVE_SELF | Mask.DELETE_SELF | Mask.ONLYDIR | Mask.MASK_ADD)
 #: Events on a guard that mean the path to the roots below may have changed.
 GUARD_FIRED = int(Mask.MOVE_SELF | Mask.DELETE_SELF | Mask.UNMOUNT | Mask.IGNORED)
+
+
+class _Kept:
+    """``wd in kept``: the wd is a watched directory's or a guard's (a Container)."""
+
+    __slots__ = ("_guards", "_tree")
+
+    def __init__(self, tree: Container[int], guards: Container[int]) -> None:
+        self._tree, self._guards = tree, guards
+
+    def __contains__(self, wd: object) -> bool:
+        return wd in self._tree or wd in self._guards
 
 
 class RootSet:
@@ -107,6 +120,11 @@ class RootSet:
         return False
 
     @property
+    def kept(self) -> _Kept:
+        """The wds an anchor must not remove when it is done: the tree's and the guards'."""
+        return _Kept(self.tree.wds, self.guards)
+
+    @property
     def alive(self) -> int:
         """Number of configured roots currently watched."""
         return len(self.tree.roots) + len(self.covered)
@@ -115,14 +133,14 @@ class RootSet:
         """Wait for missing root ``path`` to appear (rearm); watch it if it is there now."""
         for _ in range(256):  # each round descends one path component
             try:
-                exists = self.anchors.arm(path, self.tree.wds)
+                exists = self.anchors.arm(path, self.kept)
             except OSError as exc:
                 log.warning("cannot wait for root %r to appear: %s", os.fsdecode(path), exc)
                 return
             if not exists:
                 return
             if self.add(path, self.recursive_of.get(path, True), emit=True, strict=False):
-                self.anchors.disarm(path, self.tree.wds)
+                self.anchors.disarm(path, self.kept)
                 return
 
     def poll(self, rearm: bool) -> None:
@@ -136,7 +154,7 @@ class RootSet:
         while self.anchors.due:
             path = self.anchors.due.pop()
             if path in self.tree.roots or path not in self.recursive_of:
-                self.anchors.disarm(path, self.tree.wds)
+                self.anchors.disarm(path, self.kept)
             else:
                 self.arm(path)
 
@@ -144,7 +162,7 @@ class RootSet:
         """Stop watching root ``path`` (its watches are removed; no events)."""
         self.recursive_of.pop(path, None)
         self.covered.discard(path)
-        self.anchors.disarm(path, self.tree.wds)
+        self.anchors.disarm(path, self.kept)
         self._unguard(path)
         node = self.tree.roots.pop(path, None)
         if node is not None:
