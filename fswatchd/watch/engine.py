@@ -21,7 +21,7 @@ from .place import DIR_EVENTS, WATCH_FLAGS, Placer
 from .records import settle
 from .renames import Renames
 from .resync import resync
-from .retry import retry_failed, retry_lost
+from .retry import misplaced, retry_failed, retry_lost
 from .rootset import RootSet
 from .tree import UNWATCHED, Node, WatchTree, is_ancestor
 
@@ -352,21 +352,33 @@ class Engine:
 
     # -- repair ----------------------------------------------------------------------
 
+    def check_moves(self) -> None:
+        """Caught up: a moved directory not at its path means renames read late met
+        watches placed after them (retry.misplaced); rescan to repair the view."""
+        if misplaced(self.placer):
+            log.info("renames read late left the view wrong; %s", self._rescan())
+
     def _on_overflow(self) -> None:
         """IN_Q_OVERFLOW (H10): report, discard held halves and queued events, rescan."""
         self.placer.out.append(FsEvent(None, _OVERFLOW))
+        log.warning(
+            "inotify queue overflowed (IN_Q_OVERFLOW); %s; raise "
+            "fs.inotify.max_queued_events if this repeats",
+            self._rescan(),
+            extra={"journal": {"MESSAGE_ID": MESSAGE_ID_OVERFLOW_REPAIRED}},
+        )
+
+    def _rescan(self) -> str:
+        """Discard held halves and queued events, rescan every root (resync); a summary."""
         self.pairer.discard()
         dropped = len(self.drain())
         self.renames.displaced = None
         counts = resync(self.placer, self.recursive_of, self.roots.gone)
-        log.warning(
-            "inotify queue overflowed (IN_Q_OVERFLOW): %d queued events discarded; rescan "
-            "of %d roots repaired the view: %s; raise fs.inotify.max_queued_events if this "
-            "repeats",
-            dropped,
-            len(self.tree.roots),
-            ", ".join(f"{v} {k}" for k, v in counts.items()),
-            extra={"journal": {"MESSAGE_ID": MESSAGE_ID_OVERFLOW_REPAIRED}},
+        self.placer.moved.clear()  # the rescan put every directory where it is
+        repairs = ", ".join(f"{v} {k}" for k, v in counts.items())
+        return (
+            f"{dropped} queued events discarded; rescan of {len(self.tree.roots)} roots "
+            f"repaired the view: {repairs}"
         )
 
     def retry_failed(self, err: int) -> None:

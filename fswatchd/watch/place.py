@@ -104,6 +104,8 @@ class Placer:
         #: because their path was gone (ENOENT/ENOTDIR): node -> the path that failed.
         #: Almost always empty; see Engine.retry_lost.
         self.lost: dict[Node, bytes] = {}
+        #: Directories moved by renames since the view was last checked (retry.misplaced).
+        self.moved: set[Node] = set()
         #: (CLOCK_REALTIME, CLOCK_MONOTONIC) ns when the first walk without lstat began
         #: (records.changed_since_walk).
         self.walk_clock: tuple[int, int] | None = None
@@ -223,8 +225,10 @@ class Placer:
             return node, False
         vacated = other.parent, other.name
         displaced = tree.move(other, parent, name)
+        self.moved.add(other)
         if displaced is not None:
             self.drop(displaced, emit=False)
+            self.moved.add(displaced)
         self.emit(path, _MOVED_TO_DIR, tree.root_of(other), old, syn=True)
         if vacated[0] is not None and os.path.isdir(old) and not os.path.islink(old):
             # A directory at the old path is another one: ``mkdir a; mv a b; mkdir a`` read

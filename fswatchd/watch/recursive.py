@@ -214,6 +214,8 @@ class RecursiveWatcher:
                 return
             out = engine.feed(reader.take(), self._clock())
             engine.roots.poll(self._rearm)
+            if engine.placer.moved and self._caught_up(engine, reader):
+                engine.check_moves()
             out += engine.take_out()
             if out:
                 yield out
@@ -256,6 +258,10 @@ class RecursiveWatcher:
         if not reader.pending and self._state is _State.RUNNING:
             reader.drain()  # barrier: every half the kernel queued is now buffered
         return True
+
+    def _caught_up(self, engine: Engine, reader: InotifyReader) -> bool:
+        """Every event the kernel queued so far is processed, and no rename half is held."""
+        return engine.deadline is None and not reader.pending and not self._queued()
 
     def _queued(self) -> int:
         """Bytes of events the kernel holds for the fd now (FIONREAD; 0 when closed)."""

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from ..events import Mask, RawEvent
 from .place import Placer
+from .scan import GONE_ERRNOS
 from .tree import UNWATCHED, Node, unpack_record
 
 __all__ = ["Renames"]
@@ -87,6 +88,7 @@ class Renames:
         exchanged = self._exchanged(src, sname, dst, dname)
         if isinstance(exchanged, Node):
             tree.reattach(exchanged, dst, dname)
+            placer.moved.add(exchanged)
             placer.emit_creates(exchanged)
             return
         child = src.dirs.get(sname)
@@ -108,8 +110,10 @@ class Renames:
         # of a directory onto a file fails with ENOTDIR).
         old_file = dst.files.get(dname)
         displaced = tree.move(child, dst, dname)
+        placer.moved.add(child)
         if displaced is not None:
             placer.drop(displaced, emit=False)
+            placer.moved.add(displaced)
             self.displaced = _Displaced(dst, dname, displaced, src, sname)
         elif old_file is not None:
             self.displaced = _Displaced(dst, dname, old_file, src, sname)
@@ -136,6 +140,7 @@ class Renames:
             # Likewise a directory at the target (rename(2) of a file onto one: EISDIR):
             # it is kept for the exchange's second half, which puts it back.
             self.placer.drop(child, emit=False)
+            self.placer.moved.add(child)
             old = child
         dst.files[dname] = rec
         if not rec & 1:
@@ -164,8 +169,11 @@ class Renames:
                 return None
             try:
                 wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
-            except OSError:
-                return None
+            except OSError as exc:
+                # Nothing at the path by now (removed later, ``rm -rf`` after a switch):
+                # the names, reversed, and the displaced directory still alive (no
+                # IN_IGNORED for it yet, as a replaced directory would have) tell it.
+                return thing if exc.errno in GONE_ERRNOS else None
             if wd not in self.tree.wds:
                 self.placer.rm_watch(wd)
             return thing if wd == thing.wd else None

@@ -10,6 +10,14 @@ Two lists, both almost always empty:
   but not processed yet, moved it, and no DELETE will ever come. The directory is tried
   again by its current path after every batch, until it is watched (then scanned:
   synthetic events for its content, H01) or it leaves the view.
+
+And one check: ``Placer.moved`` holds the directories that renames moved since the view
+was last caught up with the kernel. Renames read late can meet watches placed after them
+(``mkdir a; mv a t; mkdir b; mv b a``...: the watch placed for a CREATE is on whatever
+directory has that name *now*), and then move the wrong node. Once every queued event is
+processed, each moved directory's path must lead to its own watch, and a directory that a
+rename displaced must be gone (its IN_IGNORED processed); :func:`misplaced` asks the kernel
+(inotify_add_watch(2) returns the wd an inode already has).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from .place import Placer
 from .scan import GONE_ERRNOS
 from .tree import UNWATCHED, Node
 
-__all__ = ["retry_failed", "retry_lost"]
+__all__ = ["misplaced", "retry_failed", "retry_lost"]
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +123,28 @@ def _watch_lost(placer: Placer, node: Node, parent: Node, path: bytes) -> None:
     child, fresh = placer.attach_wd(parent, node.name, path, wd)
     if fresh:
         placer.scan(child, emit=True)
+
+
+def misplaced(placer: Placer) -> bool:
+    """Whether a directory moved since the last check is not at its path (see above).
+
+    Call only when caught up (nothing read and nothing queued). Empties
+    ``placer.moved``; a wd that add_watch creates for another directory at that path is
+    removed again.
+    """
+    moved, placer.moved = placer.moved, set()
+    tree = placer.tree
+    for node in moved:
+        if node.wd == UNWATCHED or tree.wds.get(node.wd) is not node:
+            continue  # unwatched, or its IN_IGNORED came: the directory is gone
+        if not node.attached:
+            return True  # displaced by a rename, yet its directory still exists somewhere
+        try:
+            wd = placer.fd.add_watch(tree.path(node), placer.dir_mask)
+        except OSError:
+            return True
+        if wd != node.wd:
+            if wd not in tree.wds:
+                placer.rm_watch(wd)
+            return True
+    return False
