@@ -104,6 +104,8 @@ class Placer:
         #: because their path was gone (ENOENT/ENOTDIR): node -> the path that failed.
         #: Almost always empty; see Engine.retry_lost.
         self.lost: dict[Node, bytes] = {}
+        #: Unwatched second paths (see :meth:`alias`) -> the first path, watched then.
+        self.aliases: dict[Node, bytes] = {}
         #: Directories moved by renames since the view was last checked (retry.misplaced).
         self.moved: set[Node] = set()
         #: (CLOCK_REALTIME, CLOCK_MONOTONIC) ns when the first walk without lstat began
@@ -416,3 +418,4 @@ class Placer:
             "reported under the first path only"
         )
         self.emit_error(node, path, errno.EEXIST, message)
+        self.aliases[node] = first

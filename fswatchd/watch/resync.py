@@ -311,6 +311,8 @@ def resync(
             root_gone(root, int(Mask.DELETE_SELF))
             continue
         if wd != root.wd:
+            if wd not in tree.wds:
+                placer.rm_watch(wd)  # another directory at the root's path: not watched
             root_gone(root, int(Mask.DELETE_SELF))
             continue
         stack = [root]

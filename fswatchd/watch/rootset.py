@@ -26,7 +26,7 @@ from ..events import FsEvent, Mask
 from .place import Placer, limit_message
 from .roots import Anchors
 from .scan import GONE_ERRNOS
-from .tree import Node
+from .tree import UNWATCHED, Node
 
 __all__ = ["RootSet"]
 
@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 _ISDIR = int(Mask.ISDIR)
 _MOVE_SELF = int(Mask.MOVE_SELF)
-#: add_watch mask of a guard on a root's ancestor.
-GUARD_MASK = int(Mask.MOVE_SELF | Mask.DELETE_SELF | Mask.ONLYDIR | Mask.MASK_ADD)
+#: add_watch mask of a guard on a root's ancestor. DONT_FOLLOW: an ancestor that is a
+#: symbolic link is guarded itself (replacing or removing it is its DELETE_SELF).
+GUARD_MASK = int(Mask.MOVE_SELF | Mask.DELETE_SELF | Mask.DONT_FOLLOW | Mask.MASK_ADD)
 #: Events on a guard that mean the path to the roots below may have changed.
 GUARD_FIRED = int(Mask.MOVE_SELF | Mask.DELETE_SELF | Mask.UNMOUNT | Mask.IGNORED)
 
@@ -167,6 +168,7 @@ class RootSet:
         node = self.tree.roots.pop(path, None)
         if node is not None:
             self.placer.drop(node, emit=False, rm=True)
+        self._unalias(path)
 
     def gone(self, node: Node, what: int) -> None:
         """Root ``node`` was moved, deleted or unmounted (``what``: the inotify bit): report
@@ -179,6 +181,7 @@ class RootSet:
         self._unguard(path)
         self.placer.drop(node, emit=False, rm=True)
         self.gone_roots.append(path)
+        self._unalias(path)
 
     def uncovered(self, path: bytes) -> None:
         """A root's file system was unmounted: the directory under it is the root now."""
@@ -186,26 +189,38 @@ class RootSet:
         if os.path.isdir(path) and self.add(path, recursive, emit=True, strict=False):
             self.gone_roots.remove(path)
 
+    def _unalias(self, path: bytes) -> None:
+        """Root ``path`` left: a directory of another root's tree that was not watched as
+        its second path (nested roots listed inner first) is watched and scanned now."""
+        aliases = self.placer.aliases
+        below = path + b"/"
+        for node, first in list(aliases.items()):
+            if first != path and not first.startswith(below):
+                continue
+            del aliases[node]
+            parent = node.parent
+            if node.attached and node.wd == UNWATCHED and parent is not None:
+                self.placer.add_child(parent, node.name, emit=True)
+
     # -- guards on the roots' ancestors ----------------------------------------------
 
     def _guard(self, path: bytes) -> None:
-        """Guard every ancestor of root ``path`` but ``/`` (which cannot be renamed).
+        """Guard every ancestor of root ``path`` but ``/`` (which cannot be renamed): the
+        path's own components, a symbolic link among them as the link itself, and the
+        directories the links lead to (realpath).
 
         An ancestor that cannot be watched (EACCES for an unprivileged daemon) is left
         unguarded: a rename of it goes unnoticed, as it would without guards.
         """
         self._unguard(path)
         wds: list[int] = []
-        parent = os.path.dirname(path)
-        while parent != b"/":
+        for ancestor in _ancestors(path) | _ancestors(os.path.realpath(path)):
             try:
-                wd = self.placer.fd.add_watch(parent, GUARD_MASK)
+                wd = self.placer.fd.add_watch(ancestor, GUARD_MASK)
             except OSError:
-                pass
-            else:
-                self.guards.setdefault(wd, set()).add(path)
-                wds.append(wd)
-            parent = os.path.dirname(parent)
+                continue
+            self.guards.setdefault(wd, set()).add(path)
+            wds.append(wd)
         self._guards_of[path] = wds
 
     def _unguard(self, path: bytes) -> None:
@@ -238,3 +253,13 @@ class RootSet:
             if now is not None and now not in self.tree.wds:
                 self.placer.rm_watch(now)  # another directory at the path: not ours yet
             self.gone(node, _MOVE_SELF)
+
+
+def _ancestors(path: bytes) -> set[bytes]:
+    """Every ancestor of absolute ``path`` (bytes) but ``/``."""
+    out: set[bytes] = set()
+    parent = os.path.dirname(path)
+    while parent != b"/":
+        out.add(parent)
+        parent = os.path.dirname(parent)
+    return out

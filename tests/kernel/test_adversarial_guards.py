@@ -103,11 +103,6 @@ def not_flood(events: list[FsEvent], where: bytes) -> list[FsEvent]:
 # -- guards: nested roots ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the outer root keeps the inner root's directory as an unwatched alias after "
-    "the inner root is moved away by its ancestor's rename: events there are lost",
-)
 async def test_nested_root_listed_first_then_its_ancestor_renamed_inside_the_outer_root(
     tmp_path: Path,
 ) -> None:
@@ -126,11 +121,6 @@ async def test_nested_root_listed_first_then_its_ancestor_renamed_inside_the_out
         check_views(d, outer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="removing the first of two nested roots leaves the outer root's alias node "
-    "unwatched: events in the inner directory are lost",
-)
 async def test_nested_root_listed_first_removed_by_set_roots(tmp_path: Path) -> None:
     """Roots a/x/b (first) and a; set_roots([a]); touch a/x/b/new is reported under a."""
     outer = bytes(tmp_path / "a")
@@ -282,12 +272,6 @@ async def test_rearm_parent_removed_then_made_again(tmp_path: Path) -> None:
         check_watches(d, fds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="guards follow symbolic links: replacing a symlink ancestor (ln -sfn + mv -T, "
-    "the usual release switch) moves no guarded directory, so the root keeps reporting "
-    "the old tree under a path that now leads to another",
-)
 async def test_root_behind_a_replaced_symlink_is_not_reported_stale(tmp_path: Path) -> None:
     """Root current/up, current -> rel1. Frozen: current replaced by a link to rel2 (a
     rename), touch rel1/up/old. current/up/old does not exist: it must not be reported
@@ -311,11 +295,6 @@ async def test_root_behind_a_replaced_symlink_is_not_reported_stale(tmp_path: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="resync: add_watch on a root path that now holds another directory returns a "
-    "new wd that is never removed (guard_event removes it; resync does not)",
-)
 async def test_overflow_with_the_root_replaced_leaks_no_watch(tmp_path: Path) -> None:
     """Frozen: flood (overflow), mv r r_old, mkdir r. The resync reports root r gone and
     the kernel holds exactly the watches the watcher counts."""
