@@ -375,6 +375,7 @@ class Engine:
         self.renames.displaced = None
         counts = resync(self.placer, self.recursive_of, self.roots.gone)
         self.placer.moved.clear()  # the rescan put every directory where it is
+        self.placer.vacated.clear()
         repairs = ", ".join(f"{v} {k}" for k, v in counts.items())
         return (
             f"{dropped} queued events discarded; rescan of {len(self.tree.roots)} roots "

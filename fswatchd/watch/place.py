@@ -106,8 +106,10 @@ class Placer:
         self.lost: dict[Node, bytes] = {}
         #: Unwatched second paths (see :meth:`alias`) -> the first path, watched then.
         self.aliases: dict[Node, bytes] = {}
-        #: Directories moved by renames since the view was last checked (retry.misplaced).
+        #: Directories moved by renames since the view was last checked, and the names
+        #: they left (parent, name) (retry.misplaced).
         self.moved: set[Node] = set()
+        self.vacated: set[tuple[Node, bytes]] = set()
         #: (CLOCK_REALTIME, CLOCK_MONOTONIC) ns when the first walk without lstat began
         #: (records.changed_since_walk).
         self.walk_clock: tuple[int, int] | None = None
@@ -228,6 +230,8 @@ class Placer:
         vacated = other.parent, other.name
         displaced = tree.move(other, parent, name)
         self.moved.add(other)
+        if vacated[0] is not None:
+            self.vacated.add((vacated[0], vacated[1]))
         if displaced is not None:
             self.drop(displaced, emit=False)
             self.moved.add(displaced)

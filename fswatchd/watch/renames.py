@@ -103,14 +103,20 @@ class Renames:
             if child is not None:
                 placer.emit(src_path, _FROM | _ISDIR, src_root, syn=False, cookie=cookie)
                 placer.drop(child, emit=False, rm=True)
+            held = dst.dirs.get(dname)
             placer.emit(dst_path, mask, dst_root, syn=False, cookie=cookie)
-            placer.add_child(dst, dname, emit=True)
+            if placer.add_child(dst, dname, emit=True) is held and held is not None:
+                # Already in the view at that name (a CREATE read late watched it there):
+                # not scanned again, yet the MOVED_TO, with no src_path, replaced it for a
+                # consumer; its content is reported again.
+                placer.emit_creates(held)
             return
         # A file at the target can only be the other half of a RENAME_EXCHANGE (rename(2)
         # of a directory onto a file fails with ENOTDIR).
         old_file = dst.files.get(dname)
         displaced = tree.move(child, dst, dname)
         placer.moved.add(child)
+        placer.vacated.add((src, sname))
         if displaced is not None:
             placer.drop(displaced, emit=False)
             placer.moved.add(displaced)

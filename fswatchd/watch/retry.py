@@ -15,9 +15,10 @@ And one check: ``Placer.moved`` holds the directories that renames moved since t
 was last caught up with the kernel. Renames read late can meet watches placed after them
 (``mkdir a; mv a t; mkdir b; mv b a``...: the watch placed for a CREATE is on whatever
 directory has that name *now*), and then move the wrong node. Once every queued event is
-processed, each moved directory's path must lead to its own watch, and a directory that a
-rename displaced must be gone (its IN_IGNORED processed); :func:`misplaced` asks the kernel
-(inotify_add_watch(2) returns the wd an inode already has).
+processed, each moved directory's path must lead to its own watch, a directory that a
+rename displaced must be gone (its IN_IGNORED processed), and a name a rename left must
+not hold a directory the view lacks; :func:`misplaced` asks the kernel
+(inotify_add_watch(2) returns the wd an inode already has) and lstat(2).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 
 from .place import Placer
 from .scan import GONE_ERRNOS
@@ -133,7 +135,16 @@ def misplaced(placer: Placer) -> bool:
     removed again.
     """
     moved, placer.moved = placer.moved, set()
+    vacated, placer.vacated = placer.vacated, set()
     tree = placer.tree
+    for parent, name in vacated:
+        if not parent.attached or name in parent.dirs:
+            continue
+        try:  # a directory at a name a rename left, not in the view: its CREATE was
+            if stat.S_ISDIR(os.lstat(tree.path(parent) + b"/" + name).st_mode):
+                return True  # applied to another directory (read late), or never came
+        except OSError:
+            continue
     for node in moved:
         if node.wd == UNWATCHED or tree.wds.get(node.wd) is not node:
             continue  # unwatched, or its IN_IGNORED came: the directory is gone

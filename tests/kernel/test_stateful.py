@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from watchkit import Driver, real_tree
+from watchkit import Driver, real_tree, renameat2_exchange
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -108,6 +108,30 @@ class WatchedTree(RuleBasedStateMachine):
         if dirs:
             shutil.rmtree(data.draw(st.sampled_from(dirs)))
 
+    @rule(
+        data=st.data(),
+        steps=st.lists(st.sampled_from(["mkdir", "mv", "swap", "rm"]), min_size=2, max_size=5),
+    )
+    def late_burst(self, data: st.DataObject, steps: list[str]) -> None:
+        """Several directory operations before the watcher reads any of them (names reused,
+        renames onto names just made, exchanges, removals): the watches placed for the
+        CREATEs land on whatever has the name when they are read."""
+        for step in steps:
+            dirs = self.dirs()
+            parent = data.draw(st.sampled_from(dirs))
+            path = parent + b"/" + data.draw(NAMES)
+            other = data.draw(st.sampled_from(dirs))
+            with contextlib.suppress(OSError):
+                if step == "mkdir":
+                    os.mkdir(path)
+                elif step == "mv" and other != self.root and not path.startswith(other + b"/"):
+                    os.rename(other, path)
+                elif step == "swap" and other != self.root and os.path.isdir(path):
+                    if not path.startswith(other + b"/") and not other.startswith(path + b"/"):
+                        renameat2_exchange(other, path)
+                elif step == "rm" and other != self.root:
+                    shutil.rmtree(other)
+
     @invariant()
     def views_agree(self) -> None:
         self.loop.run_until_complete(self.driver.barrier())
@@ -118,7 +142,7 @@ def test_random_histories_keep_the_views_equal() -> None:
     run_state_machine_as_test(
         WatchedTree,
         settings=settings(
-            max_examples=20,
+            max_examples=60,
             stateful_step_count=12,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
