@@ -33,6 +33,8 @@ class _Displaced(NamedTuple):
     thing: Node | int  # the directory node or the file record
     src: Node  # the pair's source
     src_name: bytes
+    #: A file displaced by a directory or the reverse: only RENAME_EXCHANGE does that.
+    kinds_differ: bool = False
 
 
 class Renames:
@@ -122,7 +124,7 @@ class Renames:
             placer.moved.add(displaced)
             self.displaced = _Displaced(dst, dname, displaced, src, sname)
         elif old_file is not None:
-            self.displaced = _Displaced(dst, dname, old_file, src, sname)
+            self.displaced = _Displaced(dst, dname, old_file, src, sname, kinds_differ=True)
         placer.emit(dst_path, mask, dst_root, src_path, syn=False, cookie=cookie)
 
     def _move_file(
@@ -152,7 +154,7 @@ class Renames:
         if not rec & 1:
             self.placer.touch(dst, dname)
         if old is not None:
-            self.displaced = _Displaced(dst, dname, old, src, sname)
+            self.displaced = _Displaced(dst, dname, old, src, sname, child is not None)
         self._emit_at(dst, dname, _TO, cookie, src_path)
 
     def _exchanged(self, src: Node, sname: bytes, dst: Node, dname: bytes) -> Node | int | None:
@@ -169,6 +171,8 @@ class Renames:
         if last.src is not dst or last.src_name != dname:
             return None  # a rename onward (save via tmp, then mv f g): no exchange
         thing = last.thing
+        if last.kinds_differ:
+            return thing  # the previous pair reversed, and it swapped a file and a directory
         path = self.tree.path(dst) + b"/" + dname
         if isinstance(thing, Node):
             if thing.wd == UNWATCHED or self.tree.wds.get(thing.wd) is not thing:
@@ -184,8 +188,12 @@ class Renames:
                 self.placer.rm_watch(wd)
             return thing if wd == thing.wd else None
         ino = unpack_record(thing)[0]
+        if not ino:
+            # A file only seen by its CREATE (no lstat yet): after an exchange both names
+            # are there; after "mv a b; mv b a" the source of this pair is gone.
+            return thing if os.path.lexists(self.tree.path(src) + b"/" + sname) else None
         try:
-            return thing if ino and os.lstat(path).st_ino == ino else None
+            return thing if os.lstat(path).st_ino == ino else None
         except OSError:
             return None
 

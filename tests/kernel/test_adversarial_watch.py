@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from watchkit import Driver
+from watchkit import Driver, renameat2_exchange
 
 from fswatchd.events import Mask
 
@@ -167,3 +167,23 @@ async def test_name_reused_after_a_rename_before_it_is_watched(tree: bytes, dept
         created = d.paths(Mask.CREATE, events)
         assert base + b"/a/later" in created and base + b"/b/later" in created
         d.check_views()
+
+
+async def test_files_made_then_exchanged_before_they_are_stat_ed(tree: bytes) -> None:
+    """1. touch a, d (read, but never idle: their records hold no inode yet).
+    2. Frozen: renameat2(a, d, RENAME_EXCHANGE); then a directory and a file exchanged
+       and the directory renamed on (mv x y).
+    3. Both names of each exchange stay in the views."""
+    async with Driver([tree]) as d:
+        open(tree + b"/a", "wb").close()
+        open(tree + b"/d", "wb").close()
+        os.mkdir(tree + b"/x")
+        open(tree + b"/x/in", "wb").close()
+        open(tree + b"/f", "wb").close()
+        await d.barrier()
+        renameat2_exchange(tree + b"/a", tree + b"/d")
+        renameat2_exchange(tree + b"/x", tree + b"/f")
+        os.rename(tree + b"/f", tree + b"/y")
+        await d.barrier()
+        d.check_views()
+        assert d.watcher.snapshot()[tree + b"/y/in"] is False
