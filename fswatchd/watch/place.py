@@ -227,21 +227,20 @@ class Placer:
             node = tree.add_dir(parent, name, UNWATCHED)
             self.alias(node, path, old)
             return node, False
-        vacated = other.parent, other.name
+        old_parent, old_name = other.parent, other.name  # not None: checked above
         displaced = tree.move(other, parent, name)
         self.moved.add(other)
-        if vacated[0] is not None:
-            self.vacated.add((vacated[0], vacated[1]))
+        self.vacated.add((old_parent, old_name))
         if displaced is not None:
             self.drop(displaced, emit=False)
             self.moved.add(displaced)
         self.emit(path, _MOVED_TO_DIR, tree.root_of(other), old, syn=True)
-        if vacated[0] is not None and os.path.isdir(old) and not os.path.islink(old):
+        if os.path.isdir(old) and not os.path.islink(old):
             # A directory at the old path is another one: ``mkdir a; mv a b; mkdir a`` read
             # late places a's watch on the second a, the rename then files it under b,
             # and this CREATE a finds it there. The first a is at b, never watched.
-            self.emit(old, _CREATE_DIR, tree.root_of(vacated[0]), syn=True)
-            self.add_child(vacated[0], vacated[1], emit=True)
+            self.emit(old, _CREATE_DIR, tree.root_of(old_parent), syn=True)
+            self.add_child(old_parent, old_name, emit=True)
         return other, False
 
     def scan(self, top: Node, *, emit: bool) -> None:
@@ -364,6 +363,19 @@ class Placer:
         if self.retry:
             for sub in [s for s in self.retry if not s.attached]:
                 del self.retry[sub]
+
+    def probe(self, path: bytes) -> int:
+        """The wd of the directory at ``path`` now: inotify_add_watch(2) returns the one an
+        inode already has. A wd the tree does not hold is removed again at once (the
+        caller only compares it), so asking never leaves a stray watch.
+
+        Raises:
+            OSError: add_watch failed (ENOENT/ENOTDIR: nothing there now; EACCES, ...).
+        """
+        wd = self.fd.add_watch(path, self.dir_mask)
+        if wd not in self.tree.wds:
+            self.rm_watch(wd)
+        return wd
 
     def rm_watch(self, wd: int) -> None:
         """inotify_rm_watch, tolerating EINVAL (the kernel already dropped it)."""

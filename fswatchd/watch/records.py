@@ -7,8 +7,9 @@ resync compares against current facts.
 The initial walk records each file from readdir(3) alone: inode and kind (``d_ino``,
 ``d_type``; ``tree.walk_record``). An lstat(2) per file would be half the time to READY on
 a large tree, and a record with size and mtime costs 48 bytes where the walk record costs
-32. Such a record stays until an event makes it stale (then ``Engine.settle`` lstats the
-file) or an overflow resync reads the file in full.
+9 in a packed listing (``tree.pack_listing``), 32 once unpacked. Such a record stays until
+an event makes it stale (then :func:`settle` lstats the file) or an overflow resync reads
+the file in full.
 
 The resync has no size and mtime to compare for it, and asks the file's ctime instead
 (inode(7): every write and every metadata change sets it to the current time, and no

@@ -178,14 +178,12 @@ class Renames:
             if thing.wd == UNWATCHED or self.tree.wds.get(thing.wd) is not thing:
                 return None
             try:
-                wd = self.placer.fd.add_watch(path, self.placer.dir_mask)
+                wd = self.placer.probe(path)
             except OSError as exc:
                 # Nothing at the path by now (removed later, ``rm -rf`` after a switch):
                 # the names, reversed, and the displaced directory still alive (no
                 # IN_IGNORED for it yet, as a replaced directory would have) tell it.
                 return thing if exc.errno in GONE_ERRNOS else None
-            if wd not in self.tree.wds:
-                self.placer.rm_watch(wd)
             return thing if wd == thing.wd else None
         ino = unpack_record(thing)[0]
         if not ino:

@@ -306,13 +306,10 @@ def resync(
     tree = placer.tree
     for path, root in list(tree.roots.items()):
         try:
-            wd = placer.fd.add_watch(path, placer.dir_mask)
+            wd = placer.probe(path)
         except OSError:
-            root_gone(root, int(Mask.DELETE_SELF))
-            continue
-        if wd != root.wd:
-            if wd not in tree.wds:
-                placer.rm_watch(wd)  # another directory at the root's path: not watched
+            wd = None
+        if wd != root.wd:  # gone, or another directory at the root's path
             root_gone(root, int(Mask.DELETE_SELF))
             continue
         stack = [root]

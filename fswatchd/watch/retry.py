@@ -151,11 +151,8 @@ def misplaced(placer: Placer) -> bool:
         if not node.attached:
             return True  # displaced by a rename, yet its directory still exists somewhere
         try:
-            wd = placer.fd.add_watch(tree.path(node), placer.dir_mask)
+            if placer.probe(tree.path(node)) != node.wd:
+                return True
         except OSError:
-            return True
-        if wd != node.wd:
-            if wd not in tree.wds:
-                placer.rm_watch(wd)
             return True
     return False

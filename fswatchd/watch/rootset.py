@@ -244,14 +244,12 @@ class RootSet:
             if node is None:
                 continue
             try:
-                now = self.placer.fd.add_watch(path, self.placer.dir_mask)
+                now = self.placer.probe(path)
             except OSError:
                 now = None
             if now == node.wd:
                 self._guard(path)  # renamed back, or another ancestor: guard the path again
                 continue
-            if now is not None and now not in self.tree.wds:
-                self.placer.rm_watch(now)  # another directory at the path: not ours yet
             self.gone(node, _MOVE_SELF)
 
 
