@@ -16,19 +16,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from watchkit import Driver, real_tree, renameat2_exchange
+from watchkit import Driver, flood, hostile, real_tree, renameat2_exchange, touch
 
 from fswatchd._inotify.fd import InotifyFd
-from fswatchd._inotify.limits import queued_events_limit
 from fswatchd.events import FsEvent, Mask
 from fswatchd.watch import Root
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def touch(path: bytes, data: bytes = b"") -> None:
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 class Fds:
@@ -81,18 +75,6 @@ def probe_every_directory(root: bytes) -> set[bytes]:
     for path in made:
         touch(path)
     return made
-
-
-def hostile(length: int, salt: int) -> bytes:
-    """A name of exactly ``length`` bytes: non-UTF-8, a newline, shell characters."""
-    core = b"\xff\n$(x);|*%d-" % salt
-    return (core * (length // len(core) + 1))[:length]
-
-
-def flood(where: bytes) -> None:
-    """More events than the kernel queue holds; ``where`` must be watched already."""
-    for i in range((queued_events_limit() or 16384) // 2 + 100):
-        os.close(os.open(where + b"/f%d" % i, os.O_CREAT | os.O_WRONLY, 0o644))
 
 
 def not_flood(events: list[FsEvent], where: bytes) -> list[FsEvent]:

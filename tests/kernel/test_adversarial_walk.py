@@ -19,53 +19,28 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from watchkit import Driver, renameat2_exchange
+from watchkit import (
+    Driver,
+    after_overflow,
+    flood,
+    hostile,
+    let_ctime_age,
+    renameat2_exchange,
+    touch,
+)
 
 from fswatchd._inotify.fd import InotifyFd
-from fswatchd._inotify.limits import queued_events_limit
 from fswatchd._inotify.parse import _uniform_size, parse_events
-from fswatchd.events import FsEvent, Mask, RawEvent
-from fswatchd.watch.records import WALK_SLACK_NS
+from fswatchd.events import Mask, RawEvent
 
 pytestmark = pytest.mark.timeout(60)
 
 NOBODY = 65534
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def touch(path: bytes, data: bytes = b"") -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def flood(where: bytes) -> None:
-    """More events than the kernel queue holds; ``where`` must be watched already."""
-    for i in range((queued_events_limit() or 16384) // 2 + 100):
-        os.close(os.open(where + b"/f%d" % i, os.O_CREAT | os.O_WRONLY, 0o644))
-
-
-def after_overflow(events: list[FsEvent]) -> list[FsEvent]:
-    """The events from the (single) Q_OVERFLOW on."""
-    at = [k for k, e in enumerate(events) if e.mask & Mask.Q_OVERFLOW]
-    assert len(at) == 1, at
-    return events[at[0] :]
-
-
-def let_ctime_age() -> None:
-    """ctime has no setter: let the clock pass the walk's slack (not an ordering wait)."""
-    time.sleep(2 * WALK_SLACK_NS / 1e9)
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> bytes:
-    path = tmp_path / "tree"
-    path.mkdir()
-    return bytes(path)
 
 
 # -- RENAME_EXCHANGE of a file and a directory ------------------------------------------
@@ -362,12 +337,6 @@ async def test_root_parent_renamed(tmp_path: Path) -> None:
 
 
 # -- hostile names through the parser and the hot loop -----------------------------------
-
-
-def hostile(length: int, salt: int) -> bytes:
-    """A name of exactly ``length`` bytes: non-UTF-8, a newline, shell characters."""
-    core = b"\xff\n$(x);|*%d-" % salt
-    return (core * (length // len(core) + 1))[:length]
 
 
 @pytest.mark.parametrize(

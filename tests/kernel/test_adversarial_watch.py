@@ -11,18 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
-from watchkit import Driver, renameat2_exchange
+from watchkit import Driver, renameat2_exchange, touch
 
 from fswatchd.events import Mask
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> bytes:
-    path = tmp_path / "tree"
-    path.mkdir()
-    return bytes(path)
 
 
 async def test_directory_created_then_renamed_before_it_is_watched(tree: bytes) -> None:
@@ -61,11 +54,6 @@ def outside(tmp_path: Path) -> bytes:
     path = tmp_path / "outside"
     path.mkdir()
     return bytes(path)
-
-
-def touch(path: bytes) -> None:
-    with open(path, "wb"):
-        pass
 
 
 async def test_created_then_renamed_directory_is_one_paired_rename(tree: bytes) -> None:

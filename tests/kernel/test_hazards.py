@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from watchkit import Driver, renameat2_exchange
+from watchkit import Driver, renameat2_exchange, touch
 
 from fswatchd._inotify.fd import InotifyFd
 from fswatchd.events import Mask
@@ -22,22 +22,10 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> bytes:
-    path = tmp_path / "tree"
-    path.mkdir()
-    return bytes(path)
-
-
-@pytest.fixture
 def outside(tmp_path: Path) -> bytes:
     path = tmp_path / "outside"
     path.mkdir()
     return bytes(path)
-
-
-def touch(path: bytes, data: bytes = b"") -> None:
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def under(prefix: bytes, paths: list[bytes | None]) -> list[bytes]:

@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from watchkit import Driver
+from watchkit import Driver, after_overflow, flood, let_ctime_age, touch
 
-from fswatchd._inotify.limits import queued_events_limit
-from fswatchd.events import FsEvent, Mask
+from fswatchd.events import Mask
 from fswatchd.watch.records import WALK_SLACK_NS, changed_since_walk
 from fswatchd.watch.scan import read_dir, read_listing
 from fswatchd.watch.tree import (
@@ -33,11 +32,6 @@ from fswatchd.watch.tree import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 SECOND = 1_000_000_000
-
-
-def touch(path: bytes, data: bytes = b"") -> None:
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def test_read_listing_gives_walk_records(tmp_path: Path) -> None:
@@ -82,18 +76,6 @@ def test_changed_since_walk_reads_ctime_and_distrusts_a_clock_stepped_back(
     assert changed_since_walk(path + b"-gone", (now + SECOND, mono + SECOND))
 
 
-def after_overflow(events: list[FsEvent]) -> list[FsEvent]:
-    at = [k for k, e in enumerate(events) if e.mask & Mask.Q_OVERFLOW]
-    assert len(at) == 1
-    return events[at[0] :]
-
-
-def flood(tree: bytes) -> None:  # tree/flood must be watched already
-    """More events than the kernel queue holds (CREATE, OPEN, CLOSE_WRITE per file)."""
-    for i in range((queued_events_limit() or 16384) // 2 + 100):
-        os.close(os.open(tree + b"/flood/f%d" % i, os.O_CREAT | os.O_WRONLY, 0o644))
-
-
 async def test_overflow_judges_walk_records_by_ctime(tmp_path: Path) -> None:
     """1. keep/{same,mod,ren,gone} made well before the start (> WALK_SLACK_NS).
     2. Frozen right after the start: overflow the queue, rewrite ``mod`` with the same
@@ -107,10 +89,9 @@ async def test_overflow_judges_walk_records_by_ctime(tmp_path: Path) -> None:
     for name in (b"same", b"mod", b"ren", b"gone"):
         touch(keep + b"/" + name, b"1")
     before = os.lstat(keep + b"/mod")
-    # ctime has no setter: let the clock pass the slack instead (not an ordering wait).
-    time.sleep(2 * WALK_SLACK_NS / 1e9)
+    let_ctime_age()
     async with Driver([tree]) as d:
-        flood(tree)
+        flood(tree + b"/flood")
         touch(keep + b"/mod", b"2")
         os.utime(keep + b"/mod", ns=(before.st_atime_ns, before.st_mtime_ns))
         os.rename(keep + b"/ren", keep + b"/ren2")

@@ -13,16 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from watchkit import Driver
+from watchkit import Driver, touch
 
 from fswatchd.events import Mask
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
-
-
-def touch(path: bytes) -> None:
-    with open(path, "wb"):
-        pass
 
 
 @contextmanager

@@ -14,18 +14,12 @@ import os
 from pathlib import Path
 
 import pytest
-from watchkit import Driver
+from watchkit import Driver, flood, touch
 
-from fswatchd._inotify.limits import queued_events_limit
 from fswatchd.events import Mask
 from fswatchd.message_ids import MESSAGE_ID_OVERFLOW_REPAIRED
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
-
-
-def touch(path: bytes, data: bytes = b"") -> None:
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 async def test_h10_overflow_by_volume_is_repaired(
@@ -44,13 +38,10 @@ async def test_h10_overflow_by_volume_is_repaired(
         touch(tree + b"/keep/p%d" % i)
     touch(tree + b"/keep/mod", b"1")
     touch(tree + b"/keep/ren", b"r")
-    limit = queued_events_limit() or 16384
     caplog.set_level(logging.WARNING)
     os.mkdir(tree + b"/flood")
     async with Driver([tree]) as d:
-        for i in range(limit // 2 + 100):  # CREATE, OPEN, CLOSE_WRITE each: > limit
-            fd = os.open(tree + b"/flood/f%d" % i, os.O_CREAT | os.O_WRONLY, 0o644)
-            os.close(fd)
+        flood(tree + b"/flood")  # CREATE, OPEN, CLOSE_WRITE each: > the limit
         for i in range(20):
             os.unlink(tree + b"/keep/p%d" % i)
         os.makedirs(tree + b"/new/sub")

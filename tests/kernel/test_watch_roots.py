@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from watchkit import Driver
+from watchkit import Driver, touch
 
 from fswatchd._inotify.fd import InotifyFd
 from fswatchd.errors import WatchError, WatchLimitError
@@ -17,11 +17,6 @@ from fswatchd.events import Mask
 from fswatchd.watch import RecursiveWatcher, Root
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def touch(path: bytes) -> None:
-    with open(path, "wb"):
-        pass
 
 
 @pytest.fixture

@@ -14,10 +14,13 @@ import ctypes
 import ctypes.util
 import itertools
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
+from fswatchd._inotify.limits import queued_events_limit
 from fswatchd.events import FsEvent, Mask
 from fswatchd.watch import RecursiveWatcher, Root
+from fswatchd.watch.records import WALK_SLACK_NS
 
 __all__ = ["DEADLINE", "Driver", "Replay", "real_tree"]
 
@@ -169,3 +172,34 @@ def renameat2_exchange(a: bytes, b: bytes) -> None:
     if libc.renameat2(at_fdcwd, a, at_fdcwd, b, rename_exchange) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), a)
+
+
+def touch(path: bytes, data: bytes = b"") -> None:
+    """Create or truncate ``path`` and write ``data`` (one CREATE/OPEN/MODIFY/CLOSE_WRITE)."""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def flood(where: bytes) -> None:
+    """More events than the kernel queue holds; ``where`` must be watched already."""
+    for i in range((queued_events_limit() or 16384) // 2 + 100):
+        os.close(os.open(where + b"/f%d" % i, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def after_overflow(events: list[FsEvent]) -> list[FsEvent]:
+    """The events from the (single) Q_OVERFLOW on."""
+    at = [k for k, e in enumerate(events) if e.mask & Mask.Q_OVERFLOW]
+    assert len(at) == 1, at
+    return events[at[0] :]
+
+
+def let_ctime_age() -> None:
+    """ctime has no setter: let the clock pass the walk's slack (a clock distance the
+    overflow repair's ctime test needs, not an ordering wait; no event marks it)."""
+    time.sleep(2 * WALK_SLACK_NS / 1e9)
+
+
+def hostile(length: int, salt: int) -> bytes:
+    """A name of exactly ``length`` bytes: non-UTF-8, a newline, shell characters."""
+    core = b"\xff\n$(x);|*%d-" % salt
+    return (core * (length // len(core) + 1))[:length]
