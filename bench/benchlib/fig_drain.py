@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 
 from .common import Context, interleave, kernel_limit, produce, scratch, sentinel
+from .proc import OutputCounter
 from .results import Metric
-from .watchers import STREAM_WATCHERS, WatcherSpec, start_watcher
+from .watchers import STREAM_WATCHERS, Started, WatcherSpec, start_watcher
 
 __all__ = ["BACKLOG_QUEUE", "EVENTS_PER_FILE", "run"]
 
@@ -68,6 +69,16 @@ def _produce_batch(ctx: Context, root: Path, dirs: int, per_dir: int, prefix: st
         produce(ctx, "tree", root, dirs, per_dir, prefix)
 
 
+def _drained(started: Started, out: OutputCounter, seconds: float) -> dict[str, float]:
+    """One watcher's drain: ``seconds`` to the sentinel, lines, overflows, CPU seconds."""
+    return {
+        "time": seconds,
+        "lines": out.lines,
+        "overflows": out.counted(b"Q_OVERFLOW"),
+        "cpu": started.child.cpu_seconds() or 0.0,
+    }
+
+
 def _batched(
     ctx: Context, spec: WatcherSpec, root: Path, work: Path, dirs: int
 ) -> dict[str, float]:
@@ -90,12 +101,7 @@ def _batched(
             drain += seen - t0
     finally:
         started.finish()
-    return {
-        "time": drain,
-        "lines": out.lines,
-        "overflows": out.counted(b"Q_OVERFLOW"),
-        "cpu": started.child.cpu_seconds() or 0.0,
-    }
+    return _drained(started, out, drain)
 
 
 def _backlog(
@@ -123,12 +129,7 @@ def _backlog(
             raise RuntimeError(f"sentinel not reported ({started.child.stderr_tail()})")
     finally:
         started.finish()
-    return {
-        "time": seen - t0,
-        "lines": out.lines,
-        "overflows": out.counted(b"Q_OVERFLOW"),
-        "cpu": started.child.cpu_seconds() or 0.0,
-    }
+    return _drained(started, out, seen - t0)
 
 
 def _can_raise_queue() -> bool:
@@ -153,12 +154,7 @@ def _live(ctx: Context, spec: WatcherSpec, root: Path, work: Path, dirs: int) ->
             raise RuntimeError(f"sentinel not reported ({started.child.stderr_tail()})")
     finally:
         started.finish()
-    return {
-        "time": seen - t0,
-        "lines": out.lines,
-        "overflows": out.counted(b"Q_OVERFLOW"),
-        "cpu": started.child.cpu_seconds() or 0.0,
-    }
+    return _drained(started, out, seen - t0)
 
 
 def run(ctx: Context) -> None:
