@@ -1,8 +1,7 @@
 #!/bin/sh
-# Installs the benchmark's peers and builds its C event producer (`make bench` runs this).
+# Installs the benchmark's peers (`make bench` runs this; bench/run.py builds the C producer).
 #   Debian: watchman, inotify-tools, incron (where it installs; optional)
 #   bench/.venv: inotify_simple, asyncinotify, watchdog[watchmedo], fswatchd from this repo
-#   bench/build/producer: the C event producer
 # Idempotent: a second run costs a dpkg query and a pip no-op.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,5 +39,5 @@ fi
 "$here/.venv/bin/pip" install -q --upgrade pip
 "$here/.venv/bin/pip" install -q inotify_simple asyncinotify 'watchdog[watchmedo]' -e "$here/.."
 
-mkdir -p "$here/build"
-cc -O2 -Wall -Wextra -o "$here/build/producer" "$here/producer.c"
+# The C producer is compiled by bench/run.py itself (benchlib.common.build_producer,
+# statically linked), so the binary always matches the flags the figures were measured with.
