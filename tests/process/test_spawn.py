@@ -6,14 +6,20 @@ subprocess.Popen; every test that can runs on both (``cwd=None`` and ``cwd="/"``
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from fswatchd.actions import spawn
 from fswatchd.actions.process import ChildExit, run_child
 from fswatchd.actions.spawn import cloexec_inherited_fds, find_program
+
+T = TypeVar("T")
 
 BOTH_PATHS = pytest.mark.parametrize("cwd", [None, "/"], ids=["posix_spawn", "popen"])
 
@@ -130,3 +136,55 @@ async def test_a_stream_not_captured_is_dev_null(cwd: str | None) -> None:
     )
     assert result == ChildExit(0, False)
     assert err == [b"/dev/null", b"pipe"]
+
+
+async def _until(check: Callable[[], T | None], timeout: float) -> T:
+    """Poll ``check()`` on the loop until it returns something other than None."""
+    async with asyncio.timeout(timeout):
+        while (value := check()) is None:
+            await asyncio.sleep(0.005)
+    return value
+
+
+async def test_children_share_one_epoll_set_closed_after_the_last(tmp_path: Path) -> None:
+    """1. Children running together have their pidfds and pipes in one ChildFds, the only
+    fd of theirs the loop watches. 2. Each gets its own output and exit status. 3. The set
+    is closed and forgotten once the last child is done (the autouse fd-leak check would
+    also see its epoll fd)."""
+    loop = asyncio.get_running_loop()
+    watched = loop._selector.get_map  # type: ignore[attr-defined]
+    before = len(watched())
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    # Held open for writing by the test, so a child's open() never blocks; each child's
+    # `read` (one byte at a time in sh) takes one line: the barrier opens for all at once.
+    gate_fd = os.open(gate, os.O_RDWR)
+    n = 5
+    lines: dict[int, list[bytes]] = {}
+    script = f"read x < {gate}; echo out$1; exit $1".encode()
+    try:
+        runs = [
+            asyncio.create_task(
+                run_child(
+                    [b"/bin/sh", b"-c", script, b"sh", str(k).encode()],
+                    env={},
+                    cwd=None,
+                    timeout=30,
+                    grace=1,
+                    on_line=lambda fd, line, k=k: lines.setdefault(k, []).append(line),
+                )
+            )
+            for k in range(n)
+        ]
+        fds = await _until(lambda: spawn._CHILD_FDS.get(loop), 10)
+        # pidfd, stdout and stderr of each child, all in the one set
+        await _until(lambda: len(fds._callbacks) == 3 * n or None, 10)
+        assert len(watched()) == before + 1
+        os.write(gate_fd, b"go\n" * n)
+        results = await asyncio.wait_for(asyncio.gather(*runs), 30)
+    finally:
+        os.close(gate_fd)
+    assert [r.returncode for r in results] == list(range(n))
+    assert lines == {k: [f"out{k}".encode()] for k in range(n)}
+    assert loop not in spawn._CHILD_FDS
+    assert len(watched()) == before
