@@ -11,6 +11,11 @@
  *   producer action DIR SLEEP_MS [PATH]   an action: count itself in DIR/running (max in
  *                                         DIR/max), sleep, append "<pid> <ns> PATH\n" to
  *                                         DIR/done (PATH: the file it was run for)
+ *   producer spawn  DIR SLEEP_MS N CONC SRC PREFIX
+ *                                         the figure 5 floor: no watcher, runs
+ *                                         "producer action DIR SLEEP_MS SRC/PREFIX%07d" for
+ *                                         N files, CONC at a time (posix_spawn(3) in a new
+ *                                         session, stdin and stdout /dev/null, then wait(2))
  *
  * Each created file gets one write of 64 bytes, so one file is IN_CREATE, IN_OPEN,
  * IN_MODIFY, IN_CLOSE_WRITE to a watcher of IN_ALL_EVENTS. Exit status 0, or 1 with a
@@ -19,11 +24,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,6 +196,42 @@ static int cmd_action(const char *dir, long sleep_ms, const char *file) {
     return close(fd) == 0 ? 0 : 1;
 }
 
+extern char **environ;
+
+/* Starts one action for SRC/PREFIX%07d the way fswatchd starts a run: action (no shell). */
+static pid_t spawn_action(const char *dir, const char *ms, const char *src, const char *prefix,
+                          long i) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s%07ld", src, prefix, i);
+    char *av[] = {"producer", "action", (char *)dir, (char *)ms, path, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    if (posix_spawn_file_actions_init(&fa) || posix_spawnattr_init(&attr)) die("init", path);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    pid_t pid;
+    errno = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, av, environ);
+    if (errno) die("posix_spawn", path);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return pid;
+}
+
+static int cmd_spawn(const char *dir, const char *ms, long n, long conc, const char *src,
+                     const char *prefix) {
+    long started = 0, running = 0;
+    int failed = 0, status;
+    while (started < n || running > 0) {
+        for (; running < conc && started < n; running++, started++)
+            spawn_action(dir, ms, src, prefix, started);
+        if (wait(&status) < 0) die("wait", dir);
+        running--;
+        failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    return failed;
+}
+
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "flat") && (argc == 4 || argc == 5))
@@ -205,6 +248,9 @@ int main(int argc, char **argv) {
         return cmd_stamp(argv[2]);
     if (!strcmp(cmd, "action") && (argc == 4 || argc == 5))
         return cmd_action(argv[2], arg_long(argv[3]), argc == 5 ? argv[4] : "-");
+    if (!strcmp(cmd, "spawn") && argc == 8)
+        return cmd_spawn(argv[2], argv[3], arg_long(argv[4]), arg_long(argv[5]), argv[6],
+                         argv[7]);
     fprintf(stderr, "usage: see the comment at the top of bench/producer.c\n");
     return 2;
 }

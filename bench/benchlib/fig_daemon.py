@@ -10,7 +10,8 @@
    must have been acted on at least once; rate is N over first rename to the completion of
    the last file's first action. Kept: the maximum concurrency seen and the number of
    repeated actions (more than one for a file). Peers: ``watchmedo shell-command``, a
-   private ``incrond``.
+   private ``incrond``. Floor: ``producer spawn``, no watcher at all: the same N actions
+   started from C, CONC at a time, as fast as posix_spawn and wait allow.
 6. webhook POSTs/s: N files written, one POST each to an aiohttp receiver on 127.0.0.1, at
    most 16 at a time. Floor: an aiohttp client posting N bodies, 16 at a time. The
    receiver logs each body's path: N distinct paths must arrive; the number of client
@@ -183,8 +184,9 @@ def _acted_on(done: Path, expected: set[bytes], deadline: float) -> dict[bytes, 
 def run_commands(ctx: Context) -> None:
     """Figure 5: files renamed into a watched inbox, one command each."""
     n = ctx.sizes["commands"]
+    floor = _spec("spawn-floor", lambda: None)
     specs = (FSWATCHD_RUN, _spec("incron", incron_unavailable),
-             _spec("watchmedo", _has_module("watchdog.watchmedo")))  # fmt: skip
+             _spec("watchmedo", _has_module("watchdog.watchmedo")), floor)  # fmt: skip
     case = f"{n} renames"
 
     def measure(spec: WatcherSpec, run_no: int, warm: bool) -> None:
@@ -194,13 +196,19 @@ def run_commands(ctx: Context) -> None:
                 d.mkdir()
             produce(ctx, "flat", staging, n, "m_")
             expected = {bytes(inbox / f"m_{i:07d}") for i in range(n)}
-            runner = _start_commands(ctx, spec, work, inbox, counter)
-            try:
+            if spec is floor:
                 t0 = time.monotonic_ns()
-                produce(ctx, "rename", staging, inbox, n, "m_")
+                produce(ctx, "spawn", counter, ctx.sizes["action_ms"], n,
+                        ctx.sizes["concurrency"], inbox, "m_")  # fmt: skip
                 stamps = _acted_on(counter / "done", expected, time.monotonic() + ctx.timeout)
-            finally:
-                runner.finish()
+            else:
+                runner = _start_commands(ctx, spec, work, inbox, counter)
+                try:
+                    t0 = time.monotonic_ns()
+                    produce(ctx, "rename", staging, inbox, n, "m_")
+                    stamps = _acted_on(counter / "done", expected, time.monotonic() + ctx.timeout)
+                finally:
+                    runner.finish()
             if len(stamps) < n:
                 missing = sorted(expected - stamps.keys())
                 raise RuntimeError(f"{len(stamps)} of {n} files acted on; not {missing[0]!r}")

@@ -2,8 +2,9 @@
 
 Runs bench/run.py as a child process with one run per figure and only the watchers that
 need nothing from ``make bench``: fswatchd itself, inotifywait (a system dependency), the
-stdlib reference reader and the stdlib/aiohttp floors. Figures whose fswatchd part is not
-available must still produce their peers' numbers and an "n/a" note, never an error.
+stdlib reference reader and the stdlib, C spawn and aiohttp floors. Figures whose fswatchd
+part is not available must still produce their peers' numbers and an "n/a" note, never an
+error.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 __all__: list[str] = []
 
 REPO = Path(__file__).resolve().parents[2]
-PEERS = "fswatchd,inotifywait,python-ref,asyncio-spawn,aiohttp-floor"
+PEERS = "fswatchd,inotifywait,python-ref,asyncio-spawn,aiohttp-floor,spawn-floor"
 TINY = {
     "drain_files": 400, "drain_dirs": 10, "ready_dirs": 100, "burst_files": 600,
     "burst_dirs": 10, "repair_files": 500, "latency_samples": 5, "commands": 20,
@@ -69,12 +70,13 @@ def test_every_figure_reports(smoke: tuple[str, dict[str, object]]) -> None:
 
 def test_reference_peers_measured(smoke: tuple[str, dict[str, object]]) -> None:
     """1. The stdlib reader and inotifywait have drain, ready and burst values.
-    2. The asyncio and aiohttp floors have latency and webhook values."""
+    2. The asyncio, spawn and aiohttp floors have latency, commands/s and webhook values."""
     _, doc = smoke
     for figure in (1, 2, 3):
         assert _values(doc, figure, "python-ref"), figure
         assert _values(doc, figure, "inotifywait"), figure
     assert _values(doc, 4, "asyncio-spawn")
+    assert _values(doc, 5, "spawn-floor")
     assert _values(doc, 6, "aiohttp-floor")
 
 
