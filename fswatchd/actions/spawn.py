@@ -61,6 +61,8 @@ _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _DEFAULT_PATH = os.defpath.encode()
 #: Ready fds taken from the children's epoll set per wake-up of the loop.
 _MAX_READY = 64
+#: Seconds between attempts to reap a child that exited but is held by a tracer.
+_REAP_RETRY = 0.05
 
 
 def cloexec_inherited_fds() -> int:
@@ -182,10 +184,11 @@ class ChildTransport(asyncio.SubprocessTransport):
         pidfd: int,
         pipes: Mapping[int, int],
         protocol: asyncio.SubprocessProtocol,
-        reap: Callable[[], int],
+        reap: Callable[[bool], int | None],
     ) -> None:
         """Args: the child's pid, its pidfd, {1: stdout read end, 2: stderr read end},
-        the protocol, and ``reap()`` -> exit code (``-N`` for signal N)."""
+        the protocol, and ``reap(block)`` -> exit code (``-N`` for signal N), or ``None``
+        when ``block`` is false and the child cannot be reaped yet."""
         super().__init__()
         self._loop = asyncio.get_running_loop()
         self._pid = pid
@@ -237,11 +240,18 @@ class ChildTransport(asyncio.SubprocessTransport):
         self._maybe_lost()
 
     def _on_exit(self) -> None:
-        assert self._pidfd is not None
-        self._fds.remove(self._pidfd)
-        os.close(self._pidfd)
-        self._pidfd = None
-        self._returncode = self._reap()
+        if self._pidfd is not None:
+            self._fds.remove(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        returncode = self._reap(False)
+        if returncode is None:
+            # It exited, but a tracer (ptrace(2): strace -p, gdb) is told first and we
+            # can reap it only once the tracer lets go; waitpid(2) would block the loop
+            # until then. The pidfd stays readable meanwhile: ask again on a timer.
+            self._loop.call_later(_REAP_RETRY, self._on_exit)
+            return
+        self._returncode = returncode
         self._protocol.process_exited()
         self._maybe_lost()
 
@@ -307,7 +317,7 @@ async def spawn_exec(
         except OSError:  # EMFILE: do not leave a child nobody will reap
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            reap()
+            reap(True)
             raise
     except BaseException:
         for read_end, _ in pipes.values():
@@ -331,9 +341,9 @@ def _start(
     cwd: str | None,
     credentials: Mapping[str, Any],
     writers: Mapping[int, int | None],
-) -> tuple[int, Callable[[], int]]:
+) -> tuple[int, Callable[[bool], int | None]]:
     """Start the child with fd 1 and 2 onto ``writers`` (``None``: /dev/null); its pid and
-    its reaper."""
+    its reaper (see :class:`ChildTransport`)."""
     if cwd is None and not credentials:
         pid = _posix_spawn(argv, env, writers)
         return pid, _waitpid_reaper(pid)
@@ -342,18 +352,19 @@ def _start(
         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
         start_new_session=True, close_fds=True, **credentials,
     )  # fmt: skip
-    return proc.pid, proc.wait
+    return proc.pid, lambda block: proc.wait() if block else proc.poll()
 
 
-def _waitpid_reaper(pid: int) -> Callable[[], int]:
-    """``reap()`` for a child started by posix_spawn: waitpid(2), then the exit code."""
+def _waitpid_reaper(pid: int) -> Callable[[bool], int | None]:
+    """``reap(block)`` for a child started by posix_spawn: waitpid(2) (with WNOHANG unless
+    ``block``), then the exit code; ``None`` if not blocking and it cannot be reaped yet."""
 
-    def reap() -> int:
+    def reap(block: bool) -> int | None:
         try:
-            _, status = os.waitpid(pid, 0)
+            reaped, status = os.waitpid(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:  # reaped behind our back (SIGCHLD ignored): as asyncio does
             return 255
-        return os.waitstatus_to_exitcode(status)
+        return os.waitstatus_to_exitcode(status) if reaped else None
 
     return reap
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -188,3 +190,82 @@ async def test_children_share_one_epoll_set_closed_after_the_last(tmp_path: Path
     assert lines == {k: [f"out{k}".encode()] for k in range(n)}
     assert loop not in spawn._CHILD_FDS
     assert len(watched()) == before
+
+
+# Attaches to a pid as `strace -p` does (PTRACE_SEIZE), prints "seized", and holds it until
+# its stdin closes (at most 20 s): meanwhile the tracee's exit is reported to it, not to us.
+TRACER = r"""
+import ctypes, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+PTRACE_SEIZE = 0x4206
+if libc.ptrace(PTRACE_SEIZE, int(sys.argv[1]), None, None) != 0:
+    print("refused", ctypes.get_errno(), flush=True)
+    sys.exit(1)
+print("seized", flush=True)
+select.select([sys.stdin], [], [], 20)
+"""
+
+
+def proc_state(pid: int) -> str | None:
+    """The state letter of ``pid`` in /proc (R, S, Z...), ``None`` once it is reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except FileNotFoundError:
+        return None
+
+
+@BOTH_PATHS
+async def test_a_traced_childs_exit_does_not_block_the_loop(
+    tmp_path: Path, cwd: str | None
+) -> None:
+    """1. A child waits on a gate; a tracer attaches to it (ptrace(2), as strace -p does).
+    2. The child exits: a zombie, but the tracer sees its exit first and we cannot reap it
+    yet. The loop keeps running (no waitpid(2) blocking it) and run_child keeps waiting.
+    3. The tracer lets go: the child is reaped, with its exit status.
+    """
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    gate_fd = os.open(gate, os.O_RDWR)
+    pids: list[int] = []
+
+    async def spawner(*args: Any, **kwargs: Any) -> Any:
+        transport, protocol = await spawn.spawn_exec(*args, **kwargs)
+        pids.append(transport.get_pid())
+        return transport, protocol
+
+    tracer: subprocess.Popen[bytes] | None = None
+    run = asyncio.create_task(
+        run_child(
+            sh(f"read x < {gate}; exit 4"),
+            env={},
+            cwd=cwd,
+            timeout=30,
+            grace=1,
+            on_line=lambda fd, line: None,
+            spawner=spawner,
+        )
+    )
+    try:
+        [pid] = await _until(lambda: pids or None, 10)
+        tracer = subprocess.Popen(
+            [sys.executable, "-c", TRACER, str(pid)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert tracer.stdout is not None
+        answer = tracer.stdout.readline()
+        if answer != b"seized\n":
+            pytest.skip(f"ptrace(2) not allowed here: {answer!r}")
+        os.write(gate_fd, b"go\n")
+        await _until(lambda: proc_state(pid) == "Z" or None, 10)
+        await asyncio.sleep(0.1)  # a turn of the loop or two with the child's exit pending
+        assert not run.done()
+        assert tracer.stdin is not None
+        tracer.stdin.close()
+        assert await asyncio.wait_for(run, 10) == ChildExit(4, False)
+    finally:
+        run.cancel()
+        os.close(gate_fd)
+        if tracer is not None:
+            tracer.kill()
+            with tracer:  # closes its pipes and reaps it
+                pass
