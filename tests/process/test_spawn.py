@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -190,6 +191,64 @@ async def test_children_share_one_epoll_set_closed_after_the_last(tmp_path: Path
     assert lines == {k: [f"out{k}".encode()] for k in range(n)}
     assert loop not in spawn._CHILD_FDS
     assert len(watched()) == before
+
+
+@BOTH_PATHS
+async def test_more_children_end_at_once_than_one_wake_up_takes(
+    tmp_path: Path, cwd: str | None
+) -> None:
+    """1. Twice as many children as ChildFds takes ready fds per wake-up wait on one gate.
+    2. The gate opens and the test holds the loop until every child has exited: at its next
+    wake-up all their pidfds and pipes are ready at once. 3. Each child's output and exit
+    status still arrive, and the set is closed after the last."""
+    loop = asyncio.get_running_loop()
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    gate_fd = os.open(gate, os.O_RDWR)  # as in test_children_share_one_epoll_set_...
+    n = 2 * spawn._MAX_READY
+    pids: list[int] = []
+    lines: dict[int, list[tuple[int, bytes]]] = {}
+    script = f"read x < {gate}; echo out$1; echo err$1 >&2; exit $1".encode()
+
+    async def spawner(*args: Any, **kwargs: Any) -> Any:
+        transport, protocol = await spawn.spawn_exec(*args, **kwargs)
+        pids.append(transport.get_pid())
+        return transport, protocol
+
+    try:
+        runs = [
+            asyncio.create_task(
+                run_child(
+                    [b"/bin/sh", b"-c", script, b"sh", str(k).encode()],
+                    env={},
+                    cwd=cwd,
+                    timeout=30,
+                    grace=1,
+                    on_line=lambda fd, line, k=k: lines.setdefault(k, []).append((fd, line)),
+                    spawner=spawner,
+                )
+            )
+            for k in range(n)
+        ]
+        await _until(lambda: len(pids) == n or None, 10)
+        os.write(gate_fd, b"go\n" * n)
+        for pid in pids:  # blocking: the loop does not run until all have exited
+            pidfd = os.pidfd_open(pid)
+            try:
+                exited = select.poll()
+                exited.register(pidfd, select.POLLIN)
+                assert exited.poll(10_000), f"child {pid} still running after 10 s"
+            finally:
+                os.close(pidfd)
+        results = await asyncio.wait_for(asyncio.gather(*runs), 30)
+    finally:
+        os.close(gate_fd)
+    assert [r.returncode for r in results] == list(range(n))
+    # the two pipes of one child are read in the order epoll reports them
+    assert {k: sorted(got) for k, got in lines.items()} == {
+        k: [(1, f"out{k}".encode()), (2, f"err{k}".encode())] for k in range(n)
+    }
+    assert loop not in spawn._CHILD_FDS
 
 
 # Attaches to a pid as `strace -p` does (PTRACE_SEIZE), prints "seized", and holds it until
