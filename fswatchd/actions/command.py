@@ -28,7 +28,8 @@ from ..template import Template
 from .base import LOGGER_NAME, Job, Outcome, log_outcome
 from .credentials import resolve_credentials
 from .env import DEFAULT_PATH, check_env_names, job_env, job_values
-from .process import ChildExit, Spawner, run_child, spawn_exec
+from .process import ChildExit, Spawner, run_child
+from .spawn import ChildSpawner
 
 __all__ = ["ChildAction", "CommandAction", "install_child_watcher"]
 
@@ -90,7 +91,7 @@ class ChildAction:
         user: str | None = None,
         group: str | None = None,
         env: Mapping[str, str] | None = None,
-        spawner: Spawner = spawn_exec,
+        spawner: Spawner | None = None,
     ) -> None:
         """See :class:`CommandAction` for the arguments.
 
@@ -106,7 +107,7 @@ class ChildAction:
         self.cwd = cwd
         self.env: Mapping[str, str] = dict(env or {})
         self._credentials = resolve_credentials(user, group)
-        self._spawner = spawner
+        self._spawner = spawner if spawner is not None else ChildSpawner()
 
     def argv(self, job: Job) -> list[bytes]:
         """The argv for ``job``; subclasses define it."""
@@ -235,7 +236,8 @@ class CommandAction(ChildAction):
         user: run as this user (name or uid) with its groups; needs root.
         group: run with this primary group (name or gid); needs root.
         env: the rule's extra environment (see :func:`fswatchd.actions.env.job_env`).
-        spawner: see :data:`fswatchd.actions.process.Spawner`.
+        spawner: see :data:`fswatchd.actions.process.Spawner`; ``None``: a
+            :class:`~fswatchd.actions.spawn.ChildSpawner` of the action's own.
     Raises:
         ValueError: an empty argv, a bad timeout, env name, user or group.
 

@@ -1,7 +1,7 @@
 """Run one child in its own process group: capture its output by line, time it out, reap it.
 
 This is the runner under both ``run:`` (argv) and ``shell:`` actions. The child is started
-by a :data:`Spawner` (:func:`fswatchd.actions.spawn.spawn_exec`: posix_spawn or vfork, a
+by a :data:`Spawner` (:class:`fswatchd.actions.spawn.ChildSpawner`: posix_spawn or vfork, a
 pidfd for the exit, the output pipes read on the loop) and talks to a small
 ``asyncio.SubprocessProtocol`` of ours:
 
@@ -155,20 +155,29 @@ def _killpg(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-async def _stop_group(pgid: int, exited: asyncio.Future[None], grace: float) -> None:
-    """SIGTERM the group, wait up to ``grace`` seconds for the leader, then SIGKILL the group.
+async def _stop_group(
+    pgid: int, gone: asyncio.Future[None], grace: float, *, kill_wait: float = KILL_WAIT
+) -> None:
+    """SIGTERM the group, wait up to ``grace`` seconds for ``gone``, then SIGKILL the group.
 
-    The SIGKILL is sent even when the leader exited in time: it sweeps group members that
+    Args:
+        pgid: the process group (the child's pid: it leads its own session).
+        gone: done once what is stopped went (the leader reaped, or its output closed).
+        grace: seconds between SIGTERM and SIGKILL.
+        kill_wait: seconds to wait for ``gone`` after SIGKILL.
+
+    The SIGKILL is sent even when ``gone`` came in time: it sweeps group members that
     ignore SIGTERM. The group id cannot name another group meanwhile, because Linux does not
     reuse a pid while any process still has it as its group id.
     """
     _killpg(pgid, signal.SIGTERM)
     try:
-        await _done_within(exited, grace)
+        await _done_within(gone, grace)
     finally:
         # Also on a second cancellation during the grace period: kill now, then propagate.
         _killpg(pgid, signal.SIGKILL)
-    await _done_within(exited, KILL_WAIT)
+    if kill_wait > 0:
+        await _done_within(gone, kill_wait)
 
 
 async def _done_within(future: asyncio.Future[None], timeout: float) -> bool:
@@ -243,6 +252,11 @@ async def run_child(
     except asyncio.CancelledError:
         if not protocol.exited.done():
             await _stop_group(pgid, protocol.exited, grace)
+        elif not protocol.finished.done():
+            # Cancelled in the drain window: the child is gone, but a member of its group
+            # (a background grandchild) still holds its output. Stopping the action stops
+            # the group; whether it went is told by the pipes closing.
+            await _stop_group(pgid, protocol.finished, grace, kill_wait=0)
         raise
     finally:
         _close_when_exited(transport, protocol)

@@ -1,14 +1,15 @@
 """Start a child in its own session and watch it from the event loop: pidfd for the exit, two
 pipes for its output, no thread and no asyncio subprocess machinery.
 
-:func:`spawn_exec` is the default :data:`~fswatchd.actions.process.Spawner`. It starts the
-child with ``os.posix_spawn`` (glibc's clone(CLONE_VFORK)) when the action sets no ``cwd``,
-``user`` or ``group``; Python 3.11's posix_spawn has no chdir file action and cannot switch
-identity, so those children are started by ``subprocess.Popen`` (vfork too, unless a user or
-group must be set, which makes it fork). Either way the child gets:
+:class:`ChildSpawner` is the :data:`~fswatchd.actions.process.Spawner` of actions (and
+:func:`spawn_exec`, one child with a spawner of its own, the default of ``run_child``). It
+starts the child with ``os.posix_spawn`` (glibc's clone(CLONE_VFORK)) when the action sets
+no ``cwd``, ``user`` or ``group``; Python 3.11's posix_spawn has no chdir file action and
+cannot switch identity, so those children are started by ``subprocess.Popen`` (vfork too,
+unless a user or group must be set, which makes it fork). Either way the child gets:
 
 * a new session (setsid(2)), so its pid is its process group id;
-* stdin from /dev/null, stdout and stderr to two pipes read with ``loop.add_reader`` (or to
+* stdin from /dev/null, stdout and stderr to two pipes read from the epoll set (or to
   /dev/null, for a stream the caller does not capture);
 * SIGPIPE and SIGXFSZ at their defaults (Python ignores SIGPIPE; an ignored signal stays
   ignored across execve(2), and ``head`` in a pipeline would then never stop a writer);
@@ -22,11 +23,12 @@ cores, this costs the loop about 190 µs of CPU per child against 330 µs for
 ``loop.subprocess_exec`` (its transports, pipe protocols and child watcher). Kernels without
 pidfd_open (before 5.3) get ``loop.subprocess_exec`` and asyncio's child watcher.
 
-The children's pidfds and pipes are not given to ``loop.add_reader`` one by one: they go
-into one epoll set of our own (:class:`ChildFds`), which is the only fd of theirs the loop
-watches. asyncio's add_reader and remove_reader cost some 15 µs of Python each (a handle, a
-selector key, the selector's maps); at thousands of children a second, two fds each, that
-was an eighth of the daemon's CPU per child. ``select.epoll.register`` is one C call.
+The children's pidfds and pipes are not given to ``loop.add_reader`` one by one: those of
+the children a :class:`ChildSpawner` started go into one epoll set of its own
+(:class:`ChildFds`), which is the only fd of theirs the loop watches. asyncio's add_reader
+and remove_reader cost some 15 µs of Python each (a handle, a selector key, the selector's
+maps); at thousands of children a second, two fds each, that was an eighth of the daemon's
+CPU per child. ``select.epoll.register`` is one C call.
 """
 
 from __future__ import annotations
@@ -39,14 +41,13 @@ import os
 import select
 import signal
 import subprocess
-import weakref
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "ChildFds",
+    "ChildSpawner",
     "ChildTransport",
-    "child_fds",
     "cloexec_inherited_fds",
     "find_program",
     "spawn_exec",
@@ -116,16 +117,28 @@ class ChildFds:
     The set's own fd is registered with the event loop once, with ``loop.add_reader``; when
     it turns readable, the ready fds are taken with a non-blocking ``epoll_wait`` and their
     callbacks run, in the loop's thread. Level-triggered: an fd left unread is reported
-    again on the next wake-up. Made by :func:`child_fds` for a loop's first child; closed
-    (and taken off the loop) when its last fd is removed.
+    again on the next wake-up. Closed (and taken off the loop) when its last fd is removed.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Args: loop: the event loop whose thread runs the callbacks."""
-        self._loop = loop
+        """Args: loop: the event loop whose thread runs the callbacks.
+
+        Raises:
+            OSError: epoll_create1(2) failed (EMFILE, ENFILE, ENOMEM).
+        """
+        self.loop = loop
         self._epoll = select.epoll()  # close-on-exec: children never see it
         self._callbacks: dict[int, Callable[[], None]] = {}
         loop.add_reader(self._epoll.fileno(), self._on_ready)
+
+    def __len__(self) -> int:
+        """The number of fds in the set."""
+        return len(self._callbacks)
+
+    @property
+    def closed(self) -> bool:
+        """True once the last fd was removed: the set cannot be used again."""
+        return self._epoll.closed
 
     def add(self, fd: int, callback: Callable[[], None]) -> None:
         """Call ``callback()`` whenever ``fd`` is readable (EPOLLIN), until :meth:`remove`.
@@ -141,8 +154,7 @@ class ChildFds:
         del self._callbacks[fd]
         self._epoll.unregister(fd)
         if not self._callbacks:
-            _CHILD_FDS.pop(self._loop, None)
-            self._loop.remove_reader(self._epoll.fileno())
+            self.loop.remove_reader(self._epoll.fileno())
             self._epoll.close()
 
     def _on_ready(self) -> None:
@@ -154,19 +166,6 @@ class ChildFds:
             callback = callbacks.get(fd)
             if callback is not None:
                 callback()
-
-
-_CHILD_FDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChildFds] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def child_fds(loop: asyncio.AbstractEventLoop) -> ChildFds:
-    """The open :class:`ChildFds` of ``loop``, made if it has none."""
-    fds = _CHILD_FDS.get(loop)
-    if fds is None:
-        fds = _CHILD_FDS[loop] = ChildFds(loop)
-    return fds
 
 
 class ChildTransport(asyncio.SubprocessTransport):
@@ -185,10 +184,17 @@ class ChildTransport(asyncio.SubprocessTransport):
         pipes: Mapping[int, int],
         protocol: asyncio.SubprocessProtocol,
         reap: Callable[[bool], int | None],
+        *,
+        fds: ChildFds,
     ) -> None:
         """Args: the child's pid, its pidfd, {1: stdout read end, 2: stderr read end},
-        the protocol, and ``reap(block)`` -> exit code (``-N`` for signal N), or ``None``
-        when ``block`` is false and the child cannot be reaped yet."""
+        the protocol, ``reap(block)`` -> exit code (``-N`` for signal N), or ``None``
+        when ``block`` is false and the child cannot be reaped yet, and the set its fds
+        join.
+
+        Raises:
+            OSError: an fd could not join ``fds`` (those that did are taken out again).
+        """
         super().__init__()
         self._loop = asyncio.get_running_loop()
         self._pid = pid
@@ -198,10 +204,19 @@ class ChildTransport(asyncio.SubprocessTransport):
         self._reap = reap
         self._returncode: int | None = None
         self._lost = False
-        self._fds = child_fds(self._loop)
-        self._fds.add(pidfd, self._on_exit)
+        self._fds = fds
+        watched = {pidfd: self._on_exit}
         for number, fd in self._pipes.items():
-            self._fds.add(fd, functools.partial(self._on_output, number, fd))
+            watched[fd] = functools.partial(self._on_output, number, fd)
+        added: list[int] = []
+        try:
+            for fd, callback in watched.items():
+                fds.add(fd, callback)
+                added.append(fd)
+        except BaseException:
+            for fd in added:
+                fds.remove(fd)
+            raise
 
     def get_pid(self) -> int:
         """The child's pid (and process group id)."""
@@ -278,6 +293,92 @@ def _posix_spawn(
     )
 
 
+class ChildSpawner:
+    """A :data:`~fswatchd.actions.process.Spawner`: starts children (see the module
+    docstring) and watches the fds of those it started in one :class:`ChildFds`.
+
+    Each ``run:`` or ``shell:`` action holds one, so the children of a rule share a set;
+    a set is made at the first child and closed after the last one still running.
+    """
+
+    def __init__(self) -> None:
+        """No arguments: the set is made, in the running loop, at the first child."""
+        self._fds: ChildFds | None = None
+
+    @property
+    def watched_fds(self) -> int:
+        """The number of fds of running children in its set (pidfds and pipes)."""
+        return 0 if self._fds is None or self._fds.closed else len(self._fds)
+
+    async def __call__(
+        self,
+        protocol_factory: Callable[[], asyncio.SubprocessProtocol],
+        *argv: bytes,
+        env: Mapping[bytes, bytes],
+        cwd: str | None = None,
+        capture: Collection[int] = (_STDOUT, _STDERR),
+        **credentials: Any,
+    ) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
+        """Start ``argv`` and connect it to a new protocol.
+
+        Args:
+            protocol_factory: makes the ``asyncio.SubprocessProtocol`` fed by the
+                transport.
+            argv: the program (searched in ``env``'s PATH when it holds no ``/``) and its
+                arguments, bytes.
+            env: the child's complete environment.
+            cwd: its working directory; ``None`` keeps the daemon's.
+            capture: which of fd 1 (stdout) and 2 (stderr) go to a pipe read by the
+                transport; the others go to /dev/null (output nobody would log costs no
+                pipe, no reads and no epoll registration).
+            credentials: ``subprocess.Popen``'s ``user``, ``group``, ``extra_groups``.
+        Returns:
+            ``(transport, protocol)``; the transport is a :class:`ChildTransport`.
+        Raises:
+            OSError: the child could not be started (ENOENT, EACCES, E2BIG, EAGAIN ...),
+                or could not be watched (EMFILE: it is killed and reaped first).
+            subprocess.SubprocessError: a step before exec failed in the child (setuid
+                ...).
+        """
+        if not _pidfd_supported():
+            return await _spawn_asyncio(
+                protocol_factory, argv, env, cwd=cwd, credentials=credentials, capture=capture
+            )
+        pipes = {n: os.pipe2(os.O_CLOEXEC) for n in (_STDOUT, _STDERR) if n in capture}
+        writers = {n: pipes[n][1] if n in pipes else None for n in _OUTPUTS}
+        readers = {number: read_end for number, (read_end, _) in pipes.items()}
+        try:
+            pid, reap = _start(argv, env, cwd, credentials, writers)
+        except BaseException:
+            _close_all(readers.values())
+            raise
+        finally:
+            _close_all(write_end for _, write_end in pipes.values())
+        try:
+            pidfd = os.pidfd_open(pid)
+        except BaseException:  # EMFILE: do not leave a child nobody will reap
+            _kill_and_reap(pid, reap, readers.values())
+            raise
+        for read_end in readers.values():
+            # Only our ends are non-blocking: the flag is shared through dup2, and a child
+            # whose stdout returned EAGAIN would fail to write.
+            os.set_blocking(read_end, False)
+        protocol = protocol_factory()
+        try:
+            transport = ChildTransport(pid, pidfd, readers, protocol, reap, fds=self._child_fds())
+        except BaseException:
+            _kill_and_reap(pid, reap, [pidfd, *readers.values()])
+            raise
+        return transport, protocol
+
+    def _child_fds(self) -> ChildFds:
+        """The open set of the running loop, made if there is none."""
+        loop = asyncio.get_running_loop()
+        if self._fds is None or self._fds.closed or self._fds.loop is not loop:
+            self._fds = ChildFds(loop)
+        return self._fds
+
+
 async def spawn_exec(
     protocol_factory: Callable[[], asyncio.SubprocessProtocol],
     *argv: bytes,
@@ -286,53 +387,29 @@ async def spawn_exec(
     capture: Collection[int] = (_STDOUT, _STDERR),
     **credentials: Any,
 ) -> tuple[asyncio.SubprocessTransport, asyncio.BaseProtocol]:
-    """Start ``argv`` (see the module docstring) and connect it to a new protocol.
+    """One child started by a :class:`ChildSpawner` of its own (an epoll set for it alone).
 
-    Args:
-        protocol_factory: makes the ``asyncio.SubprocessProtocol`` fed by the transport.
-        argv: the program (searched in ``env``'s PATH when it holds no ``/``) and its
-            arguments, bytes.
-        env: the child's complete environment.
-        cwd: its working directory; ``None`` keeps the daemon's.
-        capture: which of fd 1 (stdout) and 2 (stderr) go to a pipe read by the
-            transport; the others go to /dev/null (output nobody would log costs no
-            pipe, no reads and no epoll registration).
-        credentials: ``subprocess.Popen``'s ``user``, ``group``, ``extra_groups``.
-    Returns:
-        ``(transport, protocol)``; the transport is a :class:`ChildTransport`.
-    Raises:
-        OSError: the child could not be started (ENOENT, EACCES, E2BIG, EAGAIN ...).
-        subprocess.SubprocessError: a step before exec failed in the child (setuid ...).
+    For a caller that starts children now and then; the arguments, result and errors are
+    those of :meth:`ChildSpawner.__call__`.
     """
-    if not _pidfd_supported():
-        return await _spawn_asyncio(
-            protocol_factory, argv, env, cwd=cwd, credentials=credentials, capture=capture
-        )
-    pipes = {number: os.pipe2(os.O_CLOEXEC) for number in (_STDOUT, _STDERR) if number in capture}
-    writers = {number: pipes[number][1] if number in pipes else None for number in _OUTPUTS}
-    try:
-        pid, reap = _start(argv, env, cwd, credentials, writers)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:  # EMFILE: do not leave a child nobody will reap
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            reap(True)
-            raise
-    except BaseException:
-        for read_end, _ in pipes.values():
-            os.close(read_end)
-        raise
-    finally:
-        for _, write_end in pipes.values():
-            os.close(write_end)
-    readers = {number: read_end for number, (read_end, _) in pipes.items()}
-    for read_end in readers.values():
-        # Only our ends are non-blocking: the flag is shared through dup2, and a child
-        # whose stdout returned EAGAIN would fail to write.
-        os.set_blocking(read_end, False)
-    protocol = protocol_factory()
-    return ChildTransport(pid, pidfd, readers, protocol, reap), protocol
+    return await ChildSpawner()(
+        protocol_factory, *argv, env=env, cwd=cwd, capture=capture, **credentials
+    )
+
+
+def _close_all(fds: Iterable[int]) -> None:
+    """Close each fd."""
+    for fd in fds:
+        os.close(fd)
+
+
+def _kill_and_reap(pid: int, reap: Callable[[bool], int | None], fds: Iterable[int]) -> None:
+    """SIGKILL the child's process group, wait for the child, close ``fds``: a child that
+    cannot be watched must not run on unsupervised."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    reap(True)
+    _close_all(fds)
 
 
 def _start(

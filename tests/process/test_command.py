@@ -8,6 +8,7 @@ exact bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import marshal
 import os
@@ -23,7 +24,8 @@ import pytest
 from fswatchd.actions import CommandAction, Job, ShellAction, install_child_watcher
 from fswatchd.actions.base import MESSAGE_ID_ACTION_FAILED, MESSAGE_ID_ACTION_OK
 from fswatchd.actions.env import DEFAULT_PATH, EVENT_VARIABLES
-from fswatchd.actions.process import LINE_MAX, spawn_exec
+from fswatchd.actions.process import LINE_MAX
+from fswatchd.actions.spawn import ChildSpawner
 from fswatchd.events import FsEvent, Mask
 from fswatchd.template import compile_template
 
@@ -349,14 +351,17 @@ async def test_a_child_that_cannot_start_is_a_failed_outcome(
 
 
 class RecordingSpawner:
-    """The spawner seam: spawn for real, and remember each child's pid."""
+    """The spawner seam: spawn for real, and remember each child's pid and transport."""
 
     def __init__(self) -> None:
+        self._spawner = ChildSpawner()
         self.pids: list[int] = []
+        self.transports: list[asyncio.SubprocessTransport] = []
 
     async def __call__(self, factory: Callable[[], Any], *argv: bytes, **kw: Any) -> Any:
-        transport, protocol = await spawn_exec(factory, *argv, **kw)
+        transport, protocol = await self._spawner(factory, *argv, **kw)
         self.pids.append(transport.get_pid())
+        self.transports.append(transport)
         return transport, protocol
 
 
@@ -409,6 +414,34 @@ async def test_cancellation_stops_the_group_then_propagates(tmp_path: Path, line
     grandchild = int(lines.stream("stdout")[0])
     assert process_gone(spawner.pids[0], deadline=0)
     assert process_gone(grandchild)
+
+
+async def test_cancellation_in_the_drain_window_stops_the_group(
+    tmp_path: Path, lines: Lines
+) -> None:
+    """1. The child starts a grandchild that keeps its stdout open, prints its pid and
+    exits 0: the runner is in its drain window (child reaped, output still open).
+    2. The action's task is cancelled there: CancelledError propagates.
+    3. The grandchild, a member of the child's group, is gone when it does."""
+    spawner = RecordingSpawner()
+    script = "sleep 1000 & echo $!; echo ready"
+    action = ShellAction(script, timeout=1000, grace=5, spawner=spawner)
+    root = os.fsencode(tmp_path)
+    task = asyncio.create_task(action.run(make_job(root + b"/f", root)))
+    await lines.wait_for("ready")
+    grandchild = int(lines.stream("stdout")[0])
+    try:
+        async with asyncio.timeout(10):  # reaped: the pidfd's exit is handled on the loop
+            while not spawner.transports or spawner.transports[0].get_returncode() is None:
+                await asyncio.sleep(0.005)
+        assert not task.done()  # in the drain window (1 s)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert process_gone(grandchild, deadline=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(grandchild, signal.SIGKILL)
 
 
 async def test_a_background_grandchild_does_not_hold_the_action(tmp_path: Path) -> None:

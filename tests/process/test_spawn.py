@@ -7,7 +7,11 @@ subprocess.Popen; every test that can runs on both (``cwd=None`` and ``cwd="/"``
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -149,14 +153,21 @@ async def _until(check: Callable[[], T | None], timeout: float) -> T:
     return value
 
 
+def _epoll_sets() -> int:
+    """How many epoll instances this process holds open (/proc/self/fd links)."""
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # the listing's own fd, closed by now
+            count += os.readlink(f"/proc/self/fd/{name}") == "anon_inode:[eventpoll]"
+    return count
+
+
 async def test_children_share_one_epoll_set_closed_after_the_last(tmp_path: Path) -> None:
-    """1. Children running together have their pidfds and pipes in one ChildFds, the only
-    fd of theirs the loop watches. 2. Each gets its own output and exit status. 3. The set
-    is closed and forgotten once the last child is done (the autouse fd-leak check would
-    also see its epoll fd)."""
-    loop = asyncio.get_running_loop()
-    watched = loop._selector.get_map  # type: ignore[attr-defined]
-    before = len(watched())
+    """1. Children of one ChildSpawner running together have their pidfds and pipes in one
+    epoll set: one more epoll instance in the process, whatever their number. 2. Each gets
+    its own output and exit status. 3. The set is closed once the last child is done."""
+    spawner = spawn.ChildSpawner()
+    before = _epoll_sets()
     gate = tmp_path / "gate"
     os.mkfifo(gate)
     # Held open for writing by the test, so a child's open() never blocks; each child's
@@ -175,22 +186,22 @@ async def test_children_share_one_epoll_set_closed_after_the_last(tmp_path: Path
                     timeout=30,
                     grace=1,
                     on_line=lambda fd, line, k=k: lines.setdefault(k, []).append(line),
+                    spawner=spawner,
                 )
             )
             for k in range(n)
         ]
-        fds = await _until(lambda: spawn._CHILD_FDS.get(loop), 10)
         # pidfd, stdout and stderr of each child, all in the one set
-        await _until(lambda: len(fds._callbacks) == 3 * n or None, 10)
-        assert len(watched()) == before + 1
+        await _until(lambda: spawner.watched_fds == 3 * n or None, 10)
+        assert _epoll_sets() == before + 1
         os.write(gate_fd, b"go\n" * n)
         results = await asyncio.wait_for(asyncio.gather(*runs), 30)
     finally:
         os.close(gate_fd)
     assert [r.returncode for r in results] == list(range(n))
     assert lines == {k: [f"out{k}".encode()] for k in range(n)}
-    assert loop not in spawn._CHILD_FDS
-    assert len(watched()) == before
+    assert spawner.watched_fds == 0
+    assert _epoll_sets() == before
 
 
 @BOTH_PATHS
@@ -201,7 +212,6 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
     2. The gate opens and the test holds the loop until every child has exited: at its next
     wake-up all their pidfds and pipes are ready at once. 3. Each child's output and exit
     status still arrive, and the set is closed after the last."""
-    loop = asyncio.get_running_loop()
     gate = tmp_path / "gate"
     os.mkfifo(gate)
     gate_fd = os.open(gate, os.O_RDWR)  # as in test_children_share_one_epoll_set_...
@@ -210,8 +220,10 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
     lines: dict[int, list[tuple[int, bytes]]] = {}
     script = f"read x < {gate}; echo out$1; echo err$1 >&2; exit $1".encode()
 
+    shared = spawn.ChildSpawner()
+
     async def spawner(*args: Any, **kwargs: Any) -> Any:
-        transport, protocol = await spawn.spawn_exec(*args, **kwargs)
+        transport, protocol = await shared(*args, **kwargs)
         pids.append(transport.get_pid())
         return transport, protocol
 
@@ -248,7 +260,7 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
     assert {k: sorted(got) for k, got in lines.items()} == {
         k: [(1, f"out{k}".encode()), (2, f"err{k}".encode())] for k in range(n)
     }
-    assert loop not in spawn._CHILD_FDS
+    assert shared.watched_fds == 0
 
 
 # Attaches to a pid as `strace -p` does (PTRACE_SEIZE), prints "seized", and holds it until
@@ -288,8 +300,10 @@ async def test_a_traced_childs_exit_does_not_block_the_loop(
     gate_fd = os.open(gate, os.O_RDWR)
     pids: list[int] = []
 
+    shared = spawn.ChildSpawner()
+
     async def spawner(*args: Any, **kwargs: Any) -> Any:
-        transport, protocol = await spawn.spawn_exec(*args, **kwargs)
+        transport, protocol = await shared(*args, **kwargs)
         pids.append(transport.get_pid())
         return transport, protocol
 
@@ -328,3 +342,42 @@ async def test_a_traced_childs_exit_does_not_block_the_loop(
             tracer.kill()
             with tracer:  # closes its pipes and reaps it
                 pass
+
+
+def _is_open(fd: int) -> bool:
+    """Whether ``fd`` is an open file descriptor of this process (fcntl(2) F_GETFD)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        return False
+    return True
+
+
+def _children() -> list[int]:
+    """This process's children, live or zombie (/proc/self/task/*/children)."""
+    pids: list[int] = []
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children", "rb") as f:
+            pids += map(int, f.read().split())
+    return pids
+
+
+async def test_a_child_that_cannot_be_watched_is_killed_and_reaped() -> None:
+    """1. RLIMIT_NOFILE leaves one fd number free: the child starts and gets its pidfd, but
+    its spawner's epoll set cannot be made (EMFILE). 2. The spawner raises that error.
+    3. The child (sleep 1000) is not left running unsupervised: killed and reaped."""
+    spawner = spawn.ChildSpawner()
+    assert _children() == []
+    free = [n for n in range(4096) if not _is_open(n)][:2]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (free[1], hard))  # only free[0] is usable
+    try:
+        with pytest.raises(OSError) as raised:
+            await spawner(
+                asyncio.SubprocessProtocol, b"sleep", b"1000", env={b"PATH": b"/bin"}, capture=()
+            )
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert raised.value.errno == errno.EMFILE
+    assert _children() == []
+    assert spawner.watched_fds == 0
