@@ -10,20 +10,21 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import resource
 import select
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from fswatchd.actions import spawn
-from fswatchd.actions.process import ChildExit, run_child
+from fswatchd.actions.process import ChildExit, Spawner, run_child
 from fswatchd.actions.spawn import cloexec_inherited_fds, find_program
 
 T = TypeVar("T")
@@ -162,42 +163,65 @@ def _epoll_sets() -> int:
     return count
 
 
-async def test_children_share_one_epoll_set_closed_after_the_last(tmp_path: Path) -> None:
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A FIFO the children wait on, and the test's fd to open it: ``os.write(fd, b"go\\n" *
+    n)`` lets n children through. The test holds it open for writing, so a child's open()
+    never blocks; each child's ``read`` (one byte at a time in sh) takes one line."""
+    path = tmp_path / "gate"
+    os.mkfifo(path)
+    fd = os.open(path, os.O_RDWR)
+    yield path, fd
+    os.close(fd)
+
+
+def _start_gated(
+    n: int,
+    script: str,
+    on_line: Callable[[int, int, bytes], None],
+    spawner: Spawner,
+    cwd: str | None = None,
+) -> list[asyncio.Task[ChildExit]]:
+    """Start ``n`` children running ``sh -c script sh K`` (K = 0 .. n-1) through
+    ``spawner``; ``on_line(K, fd, line)`` gets their output."""
+    return [
+        asyncio.create_task(
+            run_child(
+                [b"/bin/sh", b"-c", script.encode(), b"sh", str(k).encode()],
+                env={},
+                cwd=cwd,
+                timeout=30,
+                grace=1,
+                on_line=functools.partial(on_line, k),
+                spawner=spawner,
+            )
+        )
+        for k in range(n)
+    ]
+
+
+async def test_children_share_one_epoll_set_closed_after_the_last(
+    gate: tuple[Path, int],
+) -> None:
     """1. Children of one ChildSpawner running together have their pidfds and pipes in one
     epoll set: one more epoll instance in the process, whatever their number. 2. Each gets
     its own output and exit status. 3. The set is closed once the last child is done."""
     spawner = spawn.ChildSpawner()
     before = _epoll_sets()
-    gate = tmp_path / "gate"
-    os.mkfifo(gate)
-    # Held open for writing by the test, so a child's open() never blocks; each child's
-    # `read` (one byte at a time in sh) takes one line: the barrier opens for all at once.
-    gate_fd = os.open(gate, os.O_RDWR)
+    path, gate_fd = gate
     n = 5
     lines: dict[int, list[bytes]] = {}
-    script = f"read x < {gate}; echo out$1; exit $1".encode()
-    try:
-        runs = [
-            asyncio.create_task(
-                run_child(
-                    [b"/bin/sh", b"-c", script, b"sh", str(k).encode()],
-                    env={},
-                    cwd=None,
-                    timeout=30,
-                    grace=1,
-                    on_line=lambda fd, line, k=k: lines.setdefault(k, []).append(line),
-                    spawner=spawner,
-                )
-            )
-            for k in range(n)
-        ]
-        # pidfd, stdout and stderr of each child, all in the one set
-        await _until(lambda: spawner.watched_fds == 3 * n or None, 10)
-        assert _epoll_sets() == before + 1
-        os.write(gate_fd, b"go\n" * n)
-        results = await asyncio.wait_for(asyncio.gather(*runs), 30)
-    finally:
-        os.close(gate_fd)
+    runs = _start_gated(
+        n,
+        f"read x < {path}; echo out$1; exit $1",
+        lambda k, _fd, line: lines.setdefault(k, []).append(line),
+        spawner,
+    )
+    # pidfd, stdout and stderr of each child, all in the one set
+    await _until(lambda: spawner.watched_fds == 3 * n or None, 10)
+    assert _epoll_sets() == before + 1
+    os.write(gate_fd, b"go\n" * n)
+    results = await asyncio.wait_for(asyncio.gather(*runs), 30)
     assert [r.returncode for r in results] == list(range(n))
     assert lines == {k: [f"out{k}".encode()] for k in range(n)}
     assert spawner.watched_fds == 0
@@ -206,20 +230,16 @@ async def test_children_share_one_epoll_set_closed_after_the_last(tmp_path: Path
 
 @BOTH_PATHS
 async def test_more_children_end_at_once_than_one_wake_up_takes(
-    tmp_path: Path, cwd: str | None
+    gate: tuple[Path, int], cwd: str | None
 ) -> None:
     """1. Twice as many children as ChildFds takes ready fds per wake-up wait on one gate.
     2. The gate opens and the test holds the loop until every child has exited: at its next
     wake-up all their pidfds and pipes are ready at once. 3. Each child's output and exit
     status still arrive, and the set is closed after the last."""
-    gate = tmp_path / "gate"
-    os.mkfifo(gate)
-    gate_fd = os.open(gate, os.O_RDWR)  # as in test_children_share_one_epoll_set_...
+    path, gate_fd = gate
     n = 2 * spawn._MAX_READY
     pids: list[int] = []
     lines: dict[int, list[tuple[int, bytes]]] = {}
-    script = f"read x < {gate}; echo out$1; echo err$1 >&2; exit $1".encode()
-
     shared = spawn.ChildSpawner()
 
     async def spawner(*args: Any, **kwargs: Any) -> Any:
@@ -227,34 +247,24 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
         pids.append(transport.get_pid())
         return transport, protocol
 
-    try:
-        runs = [
-            asyncio.create_task(
-                run_child(
-                    [b"/bin/sh", b"-c", script, b"sh", str(k).encode()],
-                    env={},
-                    cwd=cwd,
-                    timeout=30,
-                    grace=1,
-                    on_line=lambda fd, line, k=k: lines.setdefault(k, []).append((fd, line)),
-                    spawner=spawner,
-                )
-            )
-            for k in range(n)
-        ]
-        await _until(lambda: len(pids) == n or None, 10)
-        os.write(gate_fd, b"go\n" * n)
-        for pid in pids:  # blocking: the loop does not run until all have exited
-            pidfd = os.pidfd_open(pid)
-            try:
-                exited = select.poll()
-                exited.register(pidfd, select.POLLIN)
-                assert exited.poll(10_000), f"child {pid} still running after 10 s"
-            finally:
-                os.close(pidfd)
-        results = await asyncio.wait_for(asyncio.gather(*runs), 30)
-    finally:
-        os.close(gate_fd)
+    runs = _start_gated(
+        n,
+        f"read x < {path}; echo out$1; echo err$1 >&2; exit $1",
+        lambda k, fd, line: lines.setdefault(k, []).append((fd, line)),
+        spawner,
+        cwd,
+    )
+    await _until(lambda: len(pids) == n or None, 10)
+    os.write(gate_fd, b"go\n" * n)
+    for pid in pids:  # blocking: the loop does not run until all have exited
+        pidfd = os.pidfd_open(pid)
+        try:
+            exited = select.poll()
+            exited.register(pidfd, select.POLLIN)
+            assert exited.poll(10_000), f"child {pid} still running after 10 s"
+        finally:
+            os.close(pidfd)
+    results = await asyncio.wait_for(asyncio.gather(*runs), 30)
     assert [r.returncode for r in results] == list(range(n))
     # the two pipes of one child are read in the order epoll reports them
     assert {k: sorted(got) for k, got in lines.items()} == {
@@ -288,16 +298,14 @@ def proc_state(pid: int) -> str | None:
 
 @BOTH_PATHS
 async def test_a_traced_childs_exit_does_not_block_the_loop(
-    tmp_path: Path, cwd: str | None
+    gate: tuple[Path, int], cwd: str | None
 ) -> None:
     """1. A child waits on a gate; a tracer attaches to it (ptrace(2), as strace -p does).
     2. The child exits: a zombie, but the tracer sees its exit first and we cannot reap it
     yet. The loop keeps running (no waitpid(2) blocking it) and run_child keeps waiting.
     3. The tracer lets go: the child is reaped, with its exit status.
     """
-    gate = tmp_path / "gate"
-    os.mkfifo(gate)
-    gate_fd = os.open(gate, os.O_RDWR)
+    path, gate_fd = gate
     pids: list[int] = []
 
     shared = spawn.ChildSpawner()
@@ -310,7 +318,7 @@ async def test_a_traced_childs_exit_does_not_block_the_loop(
     tracer: subprocess.Popen[bytes] | None = None
     run = asyncio.create_task(
         run_child(
-            sh(f"read x < {gate}; exit 4"),
+            sh(f"read x < {path}; exit 4"),
             env={},
             cwd=cwd,
             timeout=30,
@@ -337,7 +345,6 @@ async def test_a_traced_childs_exit_does_not_block_the_loop(
         assert await asyncio.wait_for(run, 10) == ChildExit(4, False)
     finally:
         run.cancel()
-        os.close(gate_fd)
         if tracer is not None:
             tracer.kill()
             with tracer:  # closes its pipes and reaps it
