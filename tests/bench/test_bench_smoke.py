@@ -106,3 +106,18 @@ def test_burst_view_checked(smoke: tuple[str, dict[str, object]]) -> None:
     equal = [s["value"] for s in samples if s["figure"] == 3 and s["watcher"] == "fswatchd"
              and s["metric"] == "view == tree"]  # fmt: skip
     assert equal and all(v == 1.0 for v in equal)
+
+
+def test_profile_commands_reports_rate_and_cpu() -> None:
+    """bench/profile_commands.py, 20 commands, this checkout: one line for the run and a
+    median, with a rate, the daemon's CPU per command and the most actions running."""
+    argv = [
+        sys.executable, str(REPO / "bench" / "profile_commands.py"), "--runs", "1",
+        "--commands", "20", "--source", str(REPO),
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [median] = [line for line in proc.stdout.splitlines() if line.startswith("median ")]
+    figures = json.loads(median.split(": ", 1)[1])
+    assert set(figures) == {"rate", "user_us", "sys_us", "max_running"}
+    assert figures["rate"] > 0 and figures["max_running"] >= 1

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""What one command costs the daemon: figure 5's workload, with fswatchd's own CPU counted.
+
+usage: profile_commands.py [--commands N] [--runs R] [--concurrency C] [--action-ms MS]
+                           [--source DIR ...]
+
+Starts ``fswatchd run`` on figure 5's rule (one rule on a watched inbox, ``events:
+[MOVED_TO]``, ``run: [producer, action, DIR, MS, "{path}"]``, the suite's settings), renames
+N files into the inbox with the C producer, waits until every file was acted on, and prints
+the rate, the daemon's CPU per command (user and system microseconds, from
+/proc/PID/stat, read after READY=1 and after the last action), and the most actions seen
+running at once. With several ``--source`` checkouts (fswatchd's package directory is taken
+from each, imported ahead of any installed copy), their runs alternate A B A B, and medians
+per source end the output: an A/B of two versions on one noisy machine.
+
+To see where the daemon's time goes, attach a profiler to the pid printed at each start
+(``py-spy record --idle -p PID``, ``strace -c -p PID``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from benchlib.common import build_producer  # noqa: E402
+from benchlib.daemon import Runner, fswatchd_config, wait_file_lines  # noqa: E402
+from benchlib.proc import Child, NotifySocket  # noqa: E402
+
+_TICK = os.sysconf("SC_CLK_TCK")
+#: Runs fswatchd's CLI with a given checkout first on sys.path (argv[1]: the checkout).
+_LAUNCH = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('fswatchd', run_name='__main__')"
+)
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` so far (proc(5): stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def start(source: Path, work: Path, rule: dict[str, object]) -> Runner:
+    """``fswatchd run`` from ``source`` on ``rule``, until READY=1.
+
+    Raises:
+        RuntimeError: not ready within 30 s (the message has its stderr tail).
+    """
+    config = fswatchd_config(work, rule)
+    notify = NotifySocket(work)
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
+    argv = [sys.executable, "-c", _LAUNCH, str(source), "run", "-c", str(config)]
+    runner = Runner(Child(argv, env=env, cwd=work), notify)
+    if notify.wait_ready(time.monotonic() + 30, runner.child.alive) is None:
+        runner.finish()
+        raise RuntimeError(f"fswatchd run not ready: {runner.child.stderr_tail()}")
+    return runner
+
+
+def one_run(source: Path, producer: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One measured run; rate /s, user and system us per command, max running."""
+    n = args.commands
+    with tempfile.TemporaryDirectory(prefix="commands-", dir="/dev/shm") as tmp:
+        work = Path(tmp)
+        inbox, staging, count = work / "inbox", work / "staging", work / "count"
+        for d in (inbox, staging, count):
+            d.mkdir()
+        subprocess.run([producer, "flat", staging, str(n), "m_"], check=True)
+        action = [str(producer), "action", str(count), str(args.action_ms), "{path}"]
+        rule = {"watch": str(inbox), "events": ["MOVED_TO"],
+                "concurrency": args.concurrency, "actions": [{"run": action}]}  # fmt: skip
+        runner = start(source, work, rule)
+        try:
+            print(f"  daemon pid {runner.child.pid}", file=sys.stderr)
+            user0, sys0 = cpu_times(runner.child.pid)
+            t0 = time.monotonic()
+            subprocess.run([producer, "rename", staging, inbox, str(n), "m_"], check=True)
+            done = wait_file_lines(count / "done", n, time.monotonic() + 120, 0.01)
+            elapsed = time.monotonic() - t0
+            user1, sys1 = cpu_times(runner.child.pid)
+        finally:
+            runner.finish()
+        if len(done) < n:
+            raise RuntimeError(f"{len(done)} of {n} actions ran within 120 s")
+        return {
+            "rate": n / elapsed,
+            "user_us": 1e6 * (user1 - user0) / n,
+            "sys_us": 1e6 * (sys1 - sys0) / n,
+            "max_running": int((count / "max").read_text()),
+        }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--commands", type=int, default=3000)
+    p.add_argument("--runs", type=int, default=6)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--action-ms", type=int, default=1)
+    p.add_argument("--source", type=Path, action="append",
+                   help="a checkout whose fswatchd/ is run (default: this one)")  # fmt: skip
+    args = p.parse_args()
+    sources = [s.resolve() for s in args.source or [BENCH.parent]]
+    producer = build_producer(BENCH / "build")
+    results: dict[Path, list[dict[str, float]]] = {s: [] for s in sources}
+    for run in range(args.runs):
+        for source in sources:
+            r = one_run(source, producer, args)
+            results[source].append(r)
+            print(f"run {run} {source}: {json.dumps({k: round(v) for k, v in r.items()})}")
+    for source, runs in results.items():
+        med = {k: round(statistics.median(r[k] for r in runs)) for k in runs[0]}
+        print(f"median {source}: {json.dumps(med)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
