@@ -20,7 +20,7 @@ from .moves import MovePairer
 from .place import DIR_EVENTS, WATCH_FLAGS, Placer
 from .records import settle
 from .renames import Renames
-from .resync import resync
+from .resync import reconcile_files, resync
 from .retry import misplaced, retry_failed, retry_lost
 from .rootset import RootSet
 from .tree import UNWATCHED, Node, WatchTree, is_ancestor
@@ -237,7 +237,17 @@ class Engine:
             if node.dirty:
                 node.dirty.discard(name)
             return _DELETE | _STALE
-        files[name] = 0 if m & _CREATE else files.get(name, 0) & ~1
+        if m & _CREATE:
+            files[name] = 0
+        else:
+            rec = files.get(name)
+            if rec is None:
+                # An event for a file the view lacks: a rename read late was misjudged
+                # (renames.Renames._exchanged). The directory is listed again once caught
+                # up, and the file reported created then.
+                self.placer.unsure.add(node)
+                return _DELETE | _CREATE
+            files[name] = rec & ~1
         if node.dirty is None:  # not in the stale set yet (settle() resets both)
             node.dirty = {name}
             self.placer.dirty.add(node)
@@ -354,9 +364,21 @@ class Engine:
 
     def check_moves(self) -> None:
         """Caught up: a moved directory not at its path means renames read late met
-        watches placed after them (retry.misplaced); rescan to repair the view."""
-        if misplaced(self.placer):
+        watches placed after them (retry.misplaced); rescan to repair the view. Then the
+        directories whose files a rename may have misplaced (``Placer.unsure``) are
+        listed again and their file records reconciled (resync.reconcile_files)."""
+        placer = self.placer
+        if placer.moved and misplaced(placer):
             log.info("renames read late left the view wrong; %s", self._rescan())
+        if not placer.unsure:
+            return
+        unsure, placer.unsure = placer.unsure, set()
+        counts = reconcile_files(placer, unsure)
+        if counts is None:
+            log.info("renames read late left the view wrong; %s", self._rescan())
+        elif any(counts.values()):
+            repairs = ", ".join(f"{v} {k}" for k, v in counts.items())
+            log.info("renames read late left file records wrong; repaired: %s", repairs)
 
     def _on_overflow(self) -> None:
         """IN_Q_OVERFLOW (H10): report, discard held halves and queued events, rescan."""
@@ -376,6 +398,7 @@ class Engine:
         counts = resync(self.placer, self.recursive_of, self.roots.gone)
         self.placer.moved.clear()  # the rescan put every directory where it is
         self.placer.vacated.clear()
+        self.placer.unsure.clear()
         repairs = ", ".join(f"{v} {k}" for k, v in counts.items())
         return (
             f"{dropped} queued events discarded; rescan of {len(self.tree.roots)} roots "

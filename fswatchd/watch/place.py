@@ -110,6 +110,10 @@ class Placer:
         #: they left (parent, name) (retry.misplaced).
         self.moved: set[Node] = set()
         self.vacated: set[tuple[Node, bytes]] = set()
+        #: Directories whose file records a rename may have got wrong: a possible
+        #: RENAME_EXCHANGE judged by what the file system holds when the pair is read,
+        #: which later changes queued behind it can belie (resync.reconcile_files).
+        self.unsure: set[Node] = set()
         #: (CLOCK_REALTIME, CLOCK_MONOTONIC) ns when the first walk without lstat began
         #: (records.changed_since_walk).
         self.walk_clock: tuple[int, int] | None = None

@@ -214,7 +214,8 @@ class RecursiveWatcher:
                 return
             out = engine.feed(reader.take(), self._clock())
             engine.roots.poll(self._rearm)
-            if engine.placer.moved and self._caught_up(engine, reader):
+            placer = engine.placer
+            if (placer.moved or placer.unsure) and self._caught_up(engine, reader):
                 engine.check_moves()
             out += engine.take_out()
             if out:

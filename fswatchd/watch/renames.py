@@ -7,6 +7,9 @@ subtree's watches are removed (once each) and its nodes wait detached for IN_IGN
 unpaired MOVED_TO is a move in (H05): watch, then scan. A pair landing on an existing
 name displaces it (replace, H21); if the next pair turns out to be the second half of a
 renameat2(RENAME_EXCHANGE) (H22) the displaced entry is put back at the other name.
+That is judged by what the names hold when the pair is read, which later changes queued
+behind it can belie: the directories of such a pair are put in ``Placer.unsure``, to be
+listed again once the watcher has caught up (``resync.reconcile_files``).
 """
 
 from __future__ import annotations
@@ -132,15 +135,25 @@ class Renames:
     ) -> None:
         """Move a file record; the record (inode, size, mtime) travels with the name."""
         exchanged = self._exchanged(src, sname, dst, dname)
-        if isinstance(exchanged, int):
+        if isinstance(exchanged, int) and dname not in dst.dirs:
+            # (A directory in the view at the target: no exchange of two files, whatever
+            # the names say now; a rename of a file onto it, below.)
             dst.files[dname] = exchanged
             path = self.tree.path(dst) + b"/" + dname
             self.placer.emit(path, _CREATE, dst._root, syn=True)
             if not exchanged >> 1 & 3:
                 self.placer.emit(path, int(Mask.CLOSE_WRITE), dst._root, syn=True)
             return
-        rec = src.files.pop(sname, 0)
-        if src.dirty:
+        rec = src.files.pop(sname, None)
+        src_known: bytes | None = src_path
+        if rec is None:
+            # No such file in the view: an exchange misjudged earlier (see _exchanged).
+            # Reported as a move in, so a consumer keeps whatever the view has at the
+            # source name (a directory, say); both directories are listed again.
+            rec, src_known = 0, None
+            self.placer.unsure.add(src)
+            self.placer.unsure.add(dst)
+        elif src.dirty:
             src.dirty.discard(sname)
         old: Node | int | None = dst.files.get(dname)
         child = dst.dirs.get(dname)
@@ -155,7 +168,7 @@ class Renames:
             self.placer.touch(dst, dname)
         if old is not None:
             self.displaced = _Displaced(dst, dname, old, src, sname, child is not None)
-        self._emit_at(dst, dname, _TO, cookie, src_path)
+        self._emit_at(dst, dname, _TO, cookie, src_known)
 
     def _exchanged(self, src: Node, sname: bytes, dst: Node, dname: bytes) -> Node | int | None:
         """If this pair is the second half of a RENAME_EXCHANGE, the thing to put at dst.
@@ -170,6 +183,11 @@ class Renames:
         self.displaced = None
         if last.src is not dst or last.src_name != dname:
             return None  # a rename onward (save via tmp, then mv f g): no exchange
+        # From here on the answer rests on the names as they are now, which renames and
+        # removals queued behind this pair may have changed since: the two directories
+        # are listed again once the watcher has caught up (Engine.check_moves).
+        self.placer.unsure.add(src)
+        self.placer.unsure.add(dst)
         thing = last.thing
         if last.kinds_differ:
             return thing  # the previous pair reversed, and it swapped a file and a directory

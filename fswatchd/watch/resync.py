@@ -13,6 +13,9 @@ to the view, so a consumer replaying the stream ends with the same view.
 Files whose records still come from the initial walk (inode and kind only, no size or
 mtime) are judged by their ctime instead (records.py).
 
+:func:`reconcile_files` does the file part of this for a few directories only: those
+whose file records a rename read late may have got wrong (``Placer.unsure``).
+
 Known approximation: a file whose record is unknown (seen only through a CREATE that was
 not yet lstat-ed) is reported as MODIFY + CLOSE_WRITE after an overflow - a possible
 duplicate, never a miss.
@@ -30,7 +33,7 @@ from .records import changed_since_walk
 from .scan import GONE_ERRNOS, read_dir, same_inode
 from .tree import KIND_REG, UNWATCHED, Node, is_ancestor, is_walk_record, unpack_record
 
-__all__ = ["resync"]
+__all__ = ["reconcile_files", "resync"]
 
 _CREATE_DIR = int(Mask.CREATE | Mask.ISDIR)
 _MOVED_TO_DIR = int(Mask.MOVED_TO | Mask.ISDIR)
@@ -41,8 +44,12 @@ _K = TypeVar("_K")
 class _Resync:
     """One resync pass; see the module docstring."""
 
-    def __init__(self, placer: Placer) -> None:
+    def __init__(self, placer: Placer, *, writes: bool = True) -> None:
         self.placer = placer
+        #: Whether a file still at its name (same inode, or one not known yet) is compared
+        #: for changes (MODIFY + CLOSE_WRITE). False when only renames are in doubt
+        #: (:func:`reconcile_files`): its own events reported its writes.
+        self.writes = writes
         self.tree = placer.tree
         #: Nodes met by this pass (the walk's own scratch, not kept on the nodes).
         self.seen: set[Node] = set()
@@ -113,6 +120,9 @@ class _Resync:
                 del files[name]
                 self.emit(node, name, int(Mask.DELETE))
                 self.appeared.append((node, name, rec))
+            elif not self.writes:
+                if not (node.dirty and name in node.dirty):
+                    files[name] = rec  # a stale record keeps waiting for records.settle
             elif self.from_walk(node, name, old):
                 if self.changed(node, name):
                     self.modified.append((node, name, rec))
@@ -213,6 +223,19 @@ class _Resync:
 
     def finish(self) -> None:
         """After the walk: file moves, deletions, unmet directories, creations, changes."""
+        rest = self.file_moves()
+        self.drop_unmet()
+        self.file_additions(rest)
+        placer = self.placer
+        if placer.retry:
+            for sub in [s for s in placer.retry if not s.attached]:
+                del placer.retry[sub]
+
+    def file_moves(self) -> list[_Entry]:
+        """Pair vanished and appeared files as moves; delete the rest of the vanished.
+
+        Returns the appeared files that are no move (to create).
+        """
         tree, placer = self.tree, self.placer
         # A rename keeps inode, size and mtime; requiring all three keeps a new file that
         # got a freed inode number (tmpfs, ext4 reuse them) from passing for a rename.
@@ -256,7 +279,10 @@ class _Resync:
                 del node.files[name]
                 self.emit(node, name, int(Mask.DELETE))
                 self.counts["deleted"] += 1
-        self.drop_unmet()
+        return rest
+
+    def file_additions(self, rest: list[_Entry]) -> None:
+        """Report the files of ``rest`` created and the modified ones changed."""
         for node, name, rec in rest:
             node.files[name] = rec
             self.emit(node, name, int(Mask.CREATE))
@@ -271,9 +297,6 @@ class _Resync:
             else:
                 self.emit(node, name, int(Mask.ATTRIB))
             self.counts["modified"] += 1
-        if placer.retry:
-            for sub in [s for s in placer.retry if not s.attached]:
-                del placer.retry[sub]
 
     def drop_unmet(self) -> None:
         """Directories not met in the walk are gone; detached nodes are forgotten."""
@@ -319,6 +342,45 @@ def resync(
     counts = {k: run.counts[k] for k in ("created", "deleted", "moved", "modified")}
     del recursive_of  # the options are read through placer.wants_watch
     return counts
+
+
+def reconcile_files(placer: Placer, nodes: set[Node]) -> dict[str, int] | None:
+    """List the directories ``nodes`` again and make their file records match the disk.
+
+    For renames whose outcome for files was judged by the names as they were when the
+    pair was read (``Placer.unsure``). Call only when caught up (nothing read and nothing
+    queued). The difference is reported as the overflow resync reports it (synthetic
+    DELETE, CREATE + CLOSE_WRITE, MOVED_TO with ``src_path`` for a file found under
+    another of these names); a file still at its name is not compared for writes (its
+    own events reported them). Directories left the view, unwatched or gone meanwhile are
+    skipped.
+
+    Args:
+        placer: the watcher's Placer (events go to ``placer.out``).
+        nodes: the directories to list (one read_dir each).
+    Returns:
+        counts of repairs as :func:`resync`'s, or None (nothing changed) when the
+        subdirectories of one of them differ from the view's: only a rescan of every root
+        can repair that.
+    """
+    run = _Resync(placer, writes=False)
+    tree = placer.tree
+    listed: list[tuple[Node, dict[bytes, int], set[bytes]]] = []
+    for node in nodes:
+        if not node.attached or node.wd == UNWATCHED or tree.wds.get(node.wd) is not node:
+            continue
+        try:
+            dirs, files = read_dir(tree.path(node))
+        except OSError:
+            continue  # gone (its events follow), or unreadable (reported when it failed)
+        real_dirs = set(dirs)
+        if real_dirs != node.dirs.keys():
+            return None
+        listed.append((node, files, real_dirs))
+    for node, files, real_dirs in listed:
+        run.diff_files(node, files, real_dirs)
+    run.file_additions(run.file_moves())
+    return {k: run.counts[k] for k in ("created", "deleted", "moved", "modified")}
 
 
 def _take(index: dict[_K, list[_Entry]], key: _K) -> _Entry | None:
