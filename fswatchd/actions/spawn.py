@@ -144,15 +144,24 @@ class ChildFds:
         """Call ``callback()`` whenever ``fd`` is readable (EPOLLIN), until :meth:`remove`.
 
         Raises:
-            OSError: epoll_ctl(2) failed (ENOMEM; EEXIST: ``fd`` is already added).
+            OSError: epoll_ctl(2) failed (ENOMEM; EEXIST: ``fd`` is already added); a set
+                left empty by it is closed, as after the last :meth:`remove`.
         """
-        self._epoll.register(fd, select.EPOLLIN)
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except OSError:
+            self._close_if_empty()
+            raise
         self._callbacks[fd] = callback
 
     def remove(self, fd: int) -> None:
         """Stop watching ``fd`` (call it before closing ``fd``); the last one closes the set."""
         del self._callbacks[fd]
         self._epoll.unregister(fd)
+        self._close_if_empty()
+
+    def _close_if_empty(self) -> None:
+        """Take the set off the loop and close it once it holds no fd."""
         if not self._callbacks:
             self.loop.remove_reader(self._epoll.fileno())
             self._epoll.close()
@@ -344,7 +353,7 @@ class ChildSpawner:
             return await _spawn_asyncio(
                 protocol_factory, argv, env, cwd=cwd, credentials=credentials, capture=capture
             )
-        pipes = {n: os.pipe2(os.O_CLOEXEC) for n in (_STDOUT, _STDERR) if n in capture}
+        pipes = _pipes(n for n in _OUTPUTS if n in capture)
         writers = {n: pipes[n][1] if n in pipes else None for n in _OUTPUTS}
         readers = {number: read_end for number, (read_end, _) in pipes.items()}
         try:
@@ -395,6 +404,23 @@ async def spawn_exec(
     return await ChildSpawner()(
         protocol_factory, *argv, env=env, cwd=cwd, capture=capture, **credentials
     )
+
+
+def _pipes(numbers: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """One close-on-exec pipe (read end, write end) per output number; none left open if
+    one cannot be made.
+
+    Raises:
+        OSError: pipe2(2) failed (EMFILE, ENFILE).
+    """
+    pipes: dict[int, tuple[int, int]] = {}
+    try:
+        for number in numbers:
+            pipes[number] = os.pipe2(os.O_CLOEXEC)
+    except OSError:
+        _close_all(fd for pair in pipes.values() for fd in pair)
+        raise
+    return pipes
 
 
 def _close_all(fds: Iterable[int]) -> None:

@@ -12,20 +12,19 @@ import contextlib
 import logging
 import marshal
 import os
-import select
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from child_support import RecordingSpawner, process_gone, zombie_children
 
 from fswatchd.actions import CommandAction, Job, ShellAction, install_child_watcher
 from fswatchd.actions.base import MESSAGE_ID_ACTION_FAILED, MESSAGE_ID_ACTION_OK
 from fswatchd.actions.env import DEFAULT_PATH, EVENT_VARIABLES
 from fswatchd.actions.process import LINE_MAX
-from fswatchd.actions.spawn import ChildSpawner
 from fswatchd.events import FsEvent, Mask
 from fswatchd.template import compile_template
 
@@ -123,32 +122,6 @@ def read_record(out: Path) -> tuple[list[bytes], dict[bytes, bytes], bytes]:
     with out.open("rb") as f:
         argv, env, cwd = marshal.load(f)
     return argv, env, cwd
-
-
-def process_gone(pid: int, deadline: float = 10.0) -> bool:
-    """True once ``pid`` has exited (a pidfd turns readable), False if still alive."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], deadline)[0])
-    finally:
-        os.close(fd)
-
-
-def zombie_children() -> list[int]:
-    pids = []
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children", "rb") as f:
-            for pid in f.read().split():
-                try:
-                    with open(f"/proc/{int(pid)}/stat", "rb") as st:
-                        if st.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                            pids.append(int(pid))
-                except FileNotFoundError:
-                    continue
-    return pids
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ uses pidfds by default")
@@ -348,21 +321,6 @@ async def test_a_child_that_cannot_start_is_a_failed_outcome(
     assert not outcome.ok
     assert outcome.exit_status is None
     assert outcome.error is not None and reason in outcome.error and program in outcome.error
-
-
-class RecordingSpawner:
-    """The spawner seam: spawn for real, and remember each child's pid and transport."""
-
-    def __init__(self) -> None:
-        self._spawner = ChildSpawner()
-        self.pids: list[int] = []
-        self.transports: list[asyncio.SubprocessTransport] = []
-
-    async def __call__(self, factory: Callable[[], Any], *argv: bytes, **kw: Any) -> Any:
-        transport, protocol = await self._spawner(factory, *argv, **kw)
-        self.pids.append(transport.get_pid())
-        self.transports.append(transport)
-        return transport, protocol
 
 
 async def test_timeout_stops_the_whole_process_group(tmp_path: Path, lines: Lines) -> None:

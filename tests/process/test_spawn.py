@@ -13,15 +13,15 @@ import fcntl
 import functools
 import os
 import resource
-import select
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
+from child_support import RecordingSpawner, children, proc_state, process_gone
 
 from fswatchd.actions import spawn
 from fswatchd.actions.process import ChildExit, Spawner, run_child
@@ -238,15 +238,9 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
     status still arrive, and the set is closed after the last."""
     path, gate_fd = gate
     n = 2 * spawn._MAX_READY
-    pids: list[int] = []
     lines: dict[int, list[tuple[int, bytes]]] = {}
-    shared = spawn.ChildSpawner()
-
-    async def spawner(*args: Any, **kwargs: Any) -> Any:
-        transport, protocol = await shared(*args, **kwargs)
-        pids.append(transport.get_pid())
-        return transport, protocol
-
+    spawner = RecordingSpawner()
+    pids = spawner.pids
     runs = _start_gated(
         n,
         f"read x < {path}; echo out$1; echo err$1 >&2; exit $1",
@@ -257,20 +251,14 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
     await _until(lambda: len(pids) == n or None, 10)
     os.write(gate_fd, b"go\n" * n)
     for pid in pids:  # blocking: the loop does not run until all have exited
-        pidfd = os.pidfd_open(pid)
-        try:
-            exited = select.poll()
-            exited.register(pidfd, select.POLLIN)
-            assert exited.poll(10_000), f"child {pid} still running after 10 s"
-        finally:
-            os.close(pidfd)
+        assert process_gone(pid, deadline=10), f"child {pid} still running after 10 s"
     results = await asyncio.wait_for(asyncio.gather(*runs), 30)
     assert [r.returncode for r in results] == list(range(n))
     # the two pipes of one child are read in the order epoll reports them
     assert {k: sorted(got) for k, got in lines.items()} == {
         k: [(1, f"out{k}".encode()), (2, f"err{k}".encode())] for k in range(n)
     }
-    assert shared.watched_fds == 0
+    assert spawner.watched_fds == 0
 
 
 # Attaches to a pid as `strace -p` does (PTRACE_SEIZE), prints "seized", and holds it until
@@ -287,15 +275,6 @@ select.select([sys.stdin], [], [], 20)
 """
 
 
-def proc_state(pid: int) -> str | None:
-    """The state letter of ``pid`` in /proc (R, S, Z...), ``None`` once it is reaped."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0].decode()
-    except FileNotFoundError:
-        return None
-
-
 @BOTH_PATHS
 async def test_a_traced_childs_exit_does_not_block_the_loop(
     gate: tuple[Path, int], cwd: str | None
@@ -306,15 +285,8 @@ async def test_a_traced_childs_exit_does_not_block_the_loop(
     3. The tracer lets go: the child is reaped, with its exit status.
     """
     path, gate_fd = gate
-    pids: list[int] = []
-
-    shared = spawn.ChildSpawner()
-
-    async def spawner(*args: Any, **kwargs: Any) -> Any:
-        transport, protocol = await shared(*args, **kwargs)
-        pids.append(transport.get_pid())
-        return transport, protocol
-
+    spawner = RecordingSpawner()
+    pids = spawner.pids
     tracer: subprocess.Popen[bytes] | None = None
     run = asyncio.create_task(
         run_child(
@@ -360,13 +332,16 @@ def _is_open(fd: int) -> bool:
     return True
 
 
-def _children() -> list[int]:
-    """This process's children, live or zombie (/proc/self/task/*/children)."""
-    pids: list[int] = []
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children", "rb") as f:
-            pids += map(int, f.read().split())
-    return pids
+@contextlib.contextmanager
+def _fd_numbers_left(n: int) -> Iterator[None]:
+    """Lower RLIMIT_NOFILE so that only the ``n`` lowest free fd numbers can be opened."""
+    free = [fd for fd in range(4096) if not _is_open(fd)][: n + 1]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (free[n], hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 async def test_a_child_that_cannot_be_watched_is_killed_and_reaped() -> None:
@@ -374,17 +349,22 @@ async def test_a_child_that_cannot_be_watched_is_killed_and_reaped() -> None:
     its spawner's epoll set cannot be made (EMFILE). 2. The spawner raises that error.
     3. The child (sleep 1000) is not left running unsupervised: killed and reaped."""
     spawner = spawn.ChildSpawner()
-    assert _children() == []
-    free = [n for n in range(4096) if not _is_open(n)][:2]
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (free[1], hard))  # only free[0] is usable
-    try:
-        with pytest.raises(OSError) as raised:
-            await spawner(
-                asyncio.SubprocessProtocol, b"sleep", b"1000", env={b"PATH": b"/bin"}, capture=()
-            )
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert children() == []
+    with _fd_numbers_left(1), pytest.raises(OSError) as raised:
+        await spawner(
+            asyncio.SubprocessProtocol, b"sleep", b"1000", env={b"PATH": b"/bin"}, capture=()
+        )
     assert raised.value.errno == errno.EMFILE
-    assert _children() == []
+    assert children() == []
     assert spawner.watched_fds == 0
+
+
+async def test_a_second_pipe_that_cannot_be_made_leaves_no_fd() -> None:
+    """Three fd numbers free: the stdout pipe is made, the stderr one fails (EMFILE). The
+    error is raised, no child is started, and the first pipe is closed (the autouse
+    fd-leak check sees it otherwise)."""
+    spawner = spawn.ChildSpawner()
+    with _fd_numbers_left(3), pytest.raises(OSError) as raised:
+        await spawner(asyncio.SubprocessProtocol, b"true", env={b"PATH": b"/bin"})
+    assert raised.value.errno == errno.EMFILE
+    assert children() == []
