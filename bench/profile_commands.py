@@ -33,8 +33,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from benchlib.common import build_producer  # noqa: E402
-from benchlib.daemon import Runner, fswatchd_config, wait_file_lines  # noqa: E402
-from benchlib.proc import Child, NotifySocket  # noqa: E402
+from benchlib.daemon import start_fswatchd, wait_file_lines  # noqa: E402
+from benchlib.fig_daemon import commands_rule  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
 #: Runs fswatchd's CLI with a given checkout first on sys.path (argv[1]: the checkout).
@@ -51,23 +51,6 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / _TICK, int(fields[12]) / _TICK
 
 
-def start(source: Path, work: Path, rule: dict[str, object]) -> Runner:
-    """``fswatchd run`` from ``source`` on ``rule``, until READY=1.
-
-    Raises:
-        RuntimeError: not ready within 30 s (the message has its stderr tail).
-    """
-    config = fswatchd_config(work, rule)
-    notify = NotifySocket(work)
-    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
-    argv = [sys.executable, "-c", _LAUNCH, str(source), "run", "-c", str(config)]
-    runner = Runner(Child(argv, env=env, cwd=work), notify)
-    if notify.wait_ready(time.monotonic() + 30, runner.child.alive) is None:
-        runner.finish()
-        raise RuntimeError(f"fswatchd run not ready: {runner.child.stderr_tail()}")
-    return runner
-
-
 def one_run(source: Path, producer: Path, args: argparse.Namespace) -> dict[str, float]:
     """One measured run; rate /s, user and system us per command, max running."""
     n = args.commands
@@ -77,10 +60,8 @@ def one_run(source: Path, producer: Path, args: argparse.Namespace) -> dict[str,
         for d in (inbox, staging, count):
             d.mkdir()
         subprocess.run([producer, "flat", staging, str(n), "m_"], check=True)
-        action = [str(producer), "action", str(count), str(args.action_ms), "{path}"]
-        rule = {"watch": str(inbox), "events": ["MOVED_TO"],
-                "concurrency": args.concurrency, "actions": [{"run": action}]}  # fmt: skip
-        runner = start(source, work, rule)
+        rule = commands_rule(producer, inbox, count, args.action_ms, args.concurrency)
+        runner = start_fswatchd(work, rule, 30, [sys.executable, "-c", _LAUNCH, str(source)])
         try:
             print(f"  daemon pid {runner.child.pid}", file=sys.stderr)
             user0, sys0 = cpu_times(runner.child.pid)

@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +70,23 @@ def fswatchd_config(work: Path, rule: Mapping[str, Any]) -> Path:
     return path
 
 
-def start_fswatchd(work: Path, rule: Mapping[str, Any], timeout: float) -> Runner:
+def start_fswatchd(
+    work: Path,
+    rule: Mapping[str, Any],
+    timeout: float,
+    command: Sequence[str] = (sys.executable, "-m", "fswatchd"),
+) -> Runner:
     """``fswatchd run -c <generated rules>`` until READY=1.
 
+    Args:
+        command: how fswatchd's CLI is run (``run -c FILE`` is appended).
     Raises:
         RuntimeError: no READY=1 within ``timeout`` s (the message has its stderr tail).
     """
     config = fswatchd_config(work, rule)
     notify = NotifySocket(work)
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
-    argv = [sys.executable, "-m", "fswatchd", "run", "-c", str(config)]
+    argv = [*command, "run", "-c", str(config)]
     runner = Runner(Child(argv, env=env), notify)
     if notify.wait_ready(time.monotonic() + timeout, runner.child.alive) is None:
         runner.finish()

@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .common import Context, interleave, produce, scratch
 from .daemon import (
@@ -46,7 +47,7 @@ from .proc import Child
 from .results import Metric
 from .watchers import FSWATCHD, PEERS, WatcherSpec, importable
 
-__all__ = ["run_commands", "run_latency", "run_memory", "run_webhooks"]
+__all__ = ["commands_rule", "run_commands", "run_latency", "run_memory", "run_webhooks"]
 
 P50 = Metric("p50", "ms")
 P99 = Metric("p99", "ms")
@@ -140,15 +141,24 @@ def _probe(runner: Runner, inbox: Path, counter: Path, timeout: float) -> None:
         (counter / name).unlink(missing_ok=True)
 
 
+def commands_rule(
+    producer: Path, inbox: Path, counter: Path, action_ms: int, concurrency: int
+) -> dict[str, Any]:
+    """Figure 5's rule for ``fswatchd run``: each MOVED_TO into ``inbox`` runs ``producer
+    action COUNTER MS {path}``, at most ``concurrency`` at a time."""
+    argv = [str(producer), "action", str(counter), str(action_ms), "{path}"]
+    return {"watch": str(inbox), "events": ["MOVED_TO"], "concurrency": concurrency,
+            "actions": [{"run": argv}]}  # fmt: skip
+
+
 def _start_commands(
     ctx: Context, spec: WatcherSpec, work: Path, inbox: Path, counter: Path
 ) -> Runner:
-    argv = [str(ctx.producer), "action", str(counter), str(ctx.sizes["action_ms"])]
     if spec is FSWATCHD_RUN:
-        rule = {"watch": str(inbox), "events": ["MOVED_TO"],
-                "concurrency": ctx.sizes["concurrency"],
-                "actions": [{"run": [*argv, "{path}"]}]}  # fmt: skip
+        rule = commands_rule(ctx.producer, inbox, counter, ctx.sizes["action_ms"],
+                             ctx.sizes["concurrency"])  # fmt: skip
         return start_fswatchd(work, rule, ctx.timeout)
+    argv = [str(ctx.producer), "action", str(counter), str(ctx.sizes["action_ms"])]
     # Each peer's own placeholder for the event's full path. Both go through /bin/sh -c
     # (the file names here are plain m_NNNNNNN: nothing for the shell to interpret).
     if spec.name == "incron":
@@ -196,18 +206,17 @@ def run_commands(ctx: Context) -> None:
                 d.mkdir()
             produce(ctx, "flat", staging, n, "m_")
             expected = {bytes(inbox / f"m_{i:07d}") for i in range(n)}
-            if spec is floor:
+            runner = None if spec is floor else _start_commands(ctx, spec, work, inbox, counter)
+            try:
                 t0 = time.monotonic_ns()
-                produce(ctx, "spawn", counter, ctx.sizes["action_ms"], n,
-                        ctx.sizes["concurrency"], inbox, "m_")  # fmt: skip
-                stamps = _acted_on(counter / "done", expected, time.monotonic() + ctx.timeout)
-            else:
-                runner = _start_commands(ctx, spec, work, inbox, counter)
-                try:
-                    t0 = time.monotonic_ns()
+                if runner is None:  # the floor: the same actions, started from C, no watcher
+                    produce(ctx, "spawn", counter, ctx.sizes["action_ms"], n,
+                            ctx.sizes["concurrency"], inbox, "m_")  # fmt: skip
+                else:
                     produce(ctx, "rename", staging, inbox, n, "m_")
-                    stamps = _acted_on(counter / "done", expected, time.monotonic() + ctx.timeout)
-                finally:
+                stamps = _acted_on(counter / "done", expected, time.monotonic() + ctx.timeout)
+            finally:
+                if runner is not None:
                     runner.finish()
             if len(stamps) < n:
                 missing = sorted(expected - stamps.keys())
