@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from watchkit import Driver, renameat2_exchange, touch
 
+from fswatchd._inotify.fd import InotifyFd
+from fswatchd._inotify.parse import parse_events
 from fswatchd.events import FsEvent, Mask
-from fswatchd.watch import engine as engine_module
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,25 +143,42 @@ async def test_repair_is_synthetic_create_and_close_write(tree: bytes) -> None:
     assert at_a[-2:] == [(Mask.CREATE, True), (Mask.CLOSE_WRITE, True)], at_a
 
 
-def _count_reconciles(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = engine_module.reconcile_files
+class DirReads:
+    """Counts opens of directories below ``tree`` by anyone (IN_OPEN|IN_ISDIR on a second
+    inotify instance of the test's own): the watcher lists a directory with opendir(3), so
+    each listing it makes is one of them. Read it before ``check_views``, which walks."""
 
-    def counting(placer: object, nodes: set[object]) -> dict[str, int] | None:
-        calls.append(len(nodes))
-        return real(placer, nodes)  # type: ignore[arg-type]
+    def __init__(self, tree: bytes) -> None:
+        self._fd = InotifyFd()
+        self._fd.add_watch(tree, int(Mask.OPEN | Mask.ONLYDIR))
 
-    monkeypatch.setattr(engine_module, "reconcile_files", counting)
-    return calls
+    def take(self) -> list[bytes]:
+        """The names of the directories opened since the last call (b"" for ``tree``)."""
+        names: list[bytes] = []
+        while True:
+            try:
+                data = self._fd.read()
+            except BlockingIOError:
+                return names
+            names += [e.name for e in parse_events(data) if e.mask & Mask.ISDIR]
+
+    def close(self) -> None:
+        self._fd.close()
 
 
-async def test_renames_that_leave_no_doubt_list_nothing(
-    tree: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def dir_reads(tree: bytes) -> Iterator[DirReads]:
+    """A DirReads on ``tree``; start it (``take()``) once the watcher's walk is done."""
+    reads = DirReads(tree)
+    yield reads
+    reads.close()
+
+
+async def test_renames_that_leave_no_doubt_list_nothing(tree: bytes, dir_reads: DirReads) -> None:
     """Atomic saves, renames onward and moves of directories: no directory is listed."""
-    calls = _count_reconciles(monkeypatch)
     _lay_out(tree, {"f": "f", "g": "f", "d": "D"})
     async with Driver([tree]) as d:
+        dir_reads.take()  # the walk's
         for i in range(20):
             touch(tree + b"/.tmp%d" % i, b"v%d" % i)
             os.rename(tree + b"/.tmp%d" % i, tree + b"/f")
@@ -169,21 +187,21 @@ async def test_renames_that_leave_no_doubt_list_nothing(
         os.rename(tree + b"/d", tree + b"/e")
         touch(tree + b"/e/more")
         await d.barrier()
+        assert dir_reads.take() == []
         d.check_views()
-    assert calls == []
 
 
 async def test_an_exchange_lists_its_directory_once_and_reports_nothing_more(
-    tree: bytes, monkeypatch: pytest.MonkeyPatch
+    tree: bytes, dir_reads: DirReads
 ) -> None:
     """A plain exchange judged right: one listing, and only the exchange's own events."""
-    calls = _count_reconciles(monkeypatch)
     _lay_out(tree, {"a": "f", "b": "f"})
     async with Driver([tree]) as d:
+        dir_reads.take()  # the walk's
         renameat2_exchange(tree + b"/a", tree + b"/b")
         events = await d.barrier()
+        assert dir_reads.take() == [b""]
         d.check_views()
-    assert calls == [1]
     moved: list[FsEvent] = [e for e in events if e.mask & Mask.MOVED_TO]
     assert [(e.path, e.src_path) for e in moved] == [(tree + b"/b", tree + b"/a")]
     assert [(e.path, e.mask) for e in events if e.synthetic] == [
