@@ -10,7 +10,7 @@ DEMO   ?= /tmp/fswatchd-demo
 
 .PHONY: run watch test lint unit deps clean bench bench-smoke
 
-$(STAMP): pyproject.toml scripts/system-deps
+$(STAMP): pyproject.toml setup.py fswatchd/actions/_vfork.c scripts/system-deps
 	./scripts/system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -52,7 +52,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info fswatchd/actions/*.so
 
 # --- Installing as a service (docs/operations.md) -----------------------------------
 # `make install` (as root) puts fswatchd in a venv of its own (Debian 12 refuses a

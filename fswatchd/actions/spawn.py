@@ -2,10 +2,13 @@
 pipes for its output, no thread and no asyncio subprocess machinery.
 
 :class:`ChildSpawner` is the :data:`~fswatchd.actions.process.Spawner` of actions (and
-:func:`spawn_exec`, one child with a spawner of its own, the default of ``run_child``). It
-starts the child with ``os.posix_spawn`` (glibc's clone(CLONE_VFORK)) when the action sets
-no ``cwd``, ``user`` or ``group``; Python 3.11's posix_spawn has no chdir file action and
-cannot switch identity, so those children are started by ``subprocess.Popen`` (vfork too,
+:func:`spawn_exec`, one child with a spawner of its own, the default of ``run_child``). When
+the action sets no ``cwd``, ``user`` or ``group``, the child is started by a small C helper
+(``_vfork``, fswatchd/actions/_vfork.c: clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), three
+dup2(2), setsid(2), execve(2)); where it was not built (it is optional, for a machine
+without a C compiler), by ``os.posix_spawn``, which does the same through glibc with more
+work in the child. Python 3.11's posix_spawn has no chdir file action and cannot switch
+identity, so children that need those are started by ``subprocess.Popen`` (vfork too,
 unless a user or group must be set, which makes it fork). Either way the child gets:
 
 * a new session (setsid(2)), so its pid is its process group id;
@@ -14,8 +17,8 @@ unless a user or group must be set, which makes it fork). Either way the child g
 * SIGPIPE and SIGXFSZ at their defaults (Python ignores SIGPIPE; an ignored signal stays
   ignored across execve(2), and ``head`` in a pipeline would then never stop a writer);
 * none of the daemon's file descriptors: the daemon opens every fd close-on-exec (PEP 446)
-  and :func:`cloexec_inherited_fds` marks those it inherited, once at start-up (posix_spawn
-  has no close_fds).
+  and :func:`cloexec_inherited_fds` marks those it inherited, once at start-up (neither
+  the helper nor posix_spawn closes fds).
 
 The exit is learnt from a pidfd (pidfd_open(2)) turning readable, then reaped with
 waitpid(2): nothing else waits for the child. Measured at concurrency 16 on two loaded
@@ -64,6 +67,20 @@ _DEFAULT_PATH = os.defpath.encode()
 _MAX_READY = 64
 #: Seconds between attempts to reap a child that exited but is held by a tracer.
 _REAP_RETRY = 0.05
+#: ``_vfork.spawn(path, argv, env, (fd0, fd1, fd2), reset_signals) -> (pid, pidfd)``
+_VforkSpawn = Callable[
+    [bytes, Sequence[bytes], dict[bytes, bytes], tuple[int, int, int], Sequence[int]],
+    tuple[int, int],
+]
+
+_vfork_spawn: _VforkSpawn | None
+try:
+    from ._vfork import spawn as _vfork_spawn
+except ImportError:  # not built: setup.py makes it optional, for a machine without a compiler
+    _vfork_spawn = None
+#: What a stream nobody reads is duplicated from: one fd for the life of the process, so
+#: that no child start pays for an open(2) of /dev/null in the clone's suspended window.
+_DEV_NULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 
 
 def cloexec_inherited_fds() -> int:
@@ -285,21 +302,30 @@ class ChildTransport(asyncio.SubprocessTransport):
             self._protocol.connection_lost(None)
 
 
-def _posix_spawn(
+def _spawn_direct(
     argv: Sequence[bytes], env: Mapping[bytes, bytes], writers: Mapping[int, int | None]
-) -> int:
-    """posix_spawn(3) in a new session: stdin /dev/null, fd 1 and 2 onto ``writers``' fds
-    (/dev/null for ``None``)."""
-    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
-    for number, fd in writers.items():
-        if fd is None:
-            actions.append((os.POSIX_SPAWN_OPEN, number, "/dev/null", os.O_WRONLY, 0))
-        else:
-            actions.append((os.POSIX_SPAWN_DUP2, fd, number))
+) -> tuple[int, int | None]:
+    """Start ``argv`` in a new session: stdin /dev/null, fd 1 and 2 onto ``writers``' fds
+    (/dev/null for ``None``), SIGPIPE and SIGXFSZ at their defaults.
+
+    Returns:
+        ``(pid, pidfd)`` from the C helper (clone(2) gives the pidfd), ``(pid, None)``
+        from os.posix_spawn.
+    Raises:
+        OSError: the program was not found, or could not be started (execve(2)'s errno).
+    """
     program = find_program(argv[0], env)
-    return os.posix_spawn(
+    if _vfork_spawn is not None:
+        out, err = (_DEV_NULL if (fd := writers[n]) is None else fd for n in _OUTPUTS)
+        env = env if isinstance(env, dict) else dict(env)
+        return _vfork_spawn(program, argv, env, (_DEV_NULL, out, err), _DEFAULT_SIGNALS)
+    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, _DEV_NULL, 0)]
+    for number, fd in writers.items():
+        actions.append((os.POSIX_SPAWN_DUP2, _DEV_NULL if fd is None else fd, number))
+    pid = os.posix_spawn(
         program, tuple(argv), env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS
     )
+    return pid, None
 
 
 class ChildSpawner:
@@ -357,17 +383,18 @@ class ChildSpawner:
         writers = {n: pipes[n][1] if n in pipes else None for n in _OUTPUTS}
         readers = {number: read_end for number, (read_end, _) in pipes.items()}
         try:
-            pid, reap = _start(argv, env, cwd, credentials, writers)
+            pid, pidfd, reap = _start(argv, env, cwd, credentials, writers)
         except BaseException:
             _close_all(readers.values())
             raise
         finally:
             _close_all(write_end for _, write_end in pipes.values())
-        try:
-            pidfd = os.pidfd_open(pid)
-        except BaseException:  # EMFILE: do not leave a child nobody will reap
-            _kill_and_reap(pid, reap, readers.values())
-            raise
+        if pidfd is None:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except BaseException:  # EMFILE: do not leave a child nobody will reap
+                _kill_and_reap(pid, reap, readers.values())
+                raise
         for read_end in readers.values():
             # Only our ends are non-blocking: the flag is shared through dup2, and a child
             # whose stdout returned EAGAIN would fail to write.
@@ -444,18 +471,18 @@ def _start(
     cwd: str | None,
     credentials: Mapping[str, Any],
     writers: Mapping[int, int | None],
-) -> tuple[int, Callable[[bool], int | None]]:
-    """Start the child with fd 1 and 2 onto ``writers`` (``None``: /dev/null); its pid and
-    its reaper (see :class:`ChildTransport`)."""
+) -> tuple[int, int | None, Callable[[bool], int | None]]:
+    """Start the child with fd 1 and 2 onto ``writers`` (``None``: /dev/null); its pid, a
+    pidfd for it if the start made one, and its reaper (see :class:`ChildTransport`)."""
     if cwd is None and not credentials:
-        pid = _posix_spawn(argv, env, writers)
-        return pid, _waitpid_reaper(pid)
+        pid, pidfd = _spawn_direct(argv, env, writers)
+        return pid, pidfd, _waitpid_reaper(pid)
     out, err = (subprocess.DEVNULL if fd is None else fd for fd in writers.values())
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
         start_new_session=True, close_fds=True, **credentials,
     )  # fmt: skip
-    return proc.pid, lambda block: proc.wait() if block else proc.poll()
+    return proc.pid, None, lambda block: proc.wait() if block else proc.poll()
 
 
 def _waitpid_reaper(pid: int) -> Callable[[bool], int | None]:

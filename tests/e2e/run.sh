@@ -90,6 +90,7 @@ src=$(mktemp -d /tmp/fswatchd-src.XXXXXX)
 trap 'rm -rf "$src"' EXIT
 tar -C "$repo" --exclude=./.git --exclude=./.venv --exclude=./build --exclude='*.egg-info' \
     --exclude=__pycache__ --exclude='./.*_cache' --exclude=./.hypothesis --exclude=./bench \
+    --exclude='*.so' \
     -cf - . | tar -C "$src" -xf -
 t_install=$(now_us)
 (cd "$src" && timeout 600 make install) >"$src.install.log" 2>&1 ||

@@ -1,7 +1,10 @@
-"""The child spawner against real children: PATH search, signals, inherited fds, both paths.
+"""The child spawner against real children: PATH search, signals, inherited fds, each way
+of starting one.
 
-``spawn_exec`` starts a child with posix_spawn when no cwd/user/group is set, else with
-subprocess.Popen; every test that can runs on both (``cwd=None`` and ``cwd="/"``).
+``spawn_exec`` starts a child with the C helper (clone + execve, fswatchd/actions/_vfork.c)
+when no cwd/user/group is set, with os.posix_spawn there when the helper was not built, and
+with subprocess.Popen when a cwd/user/group is set; every test that can runs on all three
+(``ALL_STARTS``: the ``cwd`` fixture selects the way and gives the cwd that takes it).
 """
 
 from __future__ import annotations
@@ -29,7 +32,19 @@ from fswatchd.actions.spawn import cloexec_inherited_fds, find_program
 
 T = TypeVar("T")
 
-BOTH_PATHS = pytest.mark.parametrize("cwd", [None, "/"], ids=["posix_spawn", "popen"])
+ALL_STARTS = pytest.mark.parametrize("cwd", ["vfork", "posix_spawn", "popen"], indirect=True)
+
+
+@pytest.fixture
+def cwd(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The ``cwd`` that makes the spawner start children the way ``request.param`` names:
+    ``vfork`` (the C helper; it must be built), ``posix_spawn`` (as without the helper),
+    ``popen`` (a cwd: subprocess.Popen)."""
+    if request.param == "vfork":
+        assert spawn._vfork_spawn is not None, "fswatchd/actions/_vfork.c was not built"
+    elif request.param == "posix_spawn":
+        monkeypatch.setattr(spawn, "_vfork_spawn", None)
+    return "/" if request.param == "popen" else None
 
 
 async def run(argv: list[bytes], env: dict[bytes, bytes], cwd: str | None) -> list[bytes]:
@@ -63,7 +78,7 @@ def sh(script: str) -> list[bytes]:
     return [b"/bin/sh", b"-c", script.encode()]
 
 
-@BOTH_PATHS
+@ALL_STARTS
 async def test_sigpipe_and_sigxfsz_are_at_their_defaults(cwd: str | None) -> None:
     """Python ignores SIGPIPE; the child must not inherit that (``yes | head`` would hang)."""
     [line] = await run(sh("grep ^SigIgn: /proc/self/status"), {}, cwd)
@@ -72,7 +87,7 @@ async def test_sigpipe_and_sigxfsz_are_at_their_defaults(cwd: str | None) -> Non
     assert not ignored & (1 << (signal.SIGXFSZ - 1))
 
 
-@BOTH_PATHS
+@ALL_STARTS
 async def test_stdin_is_dev_null_and_a_new_session(cwd: str | None) -> None:
     """1. stdin reads /dev/null. 2. The child leads its own session and process group."""
     script = "readlink /proc/self/fd/0; ps -o sid= -o pgid= -p $$; echo $$"
@@ -81,7 +96,7 @@ async def test_stdin_is_dev_null_and_a_new_session(cwd: str | None) -> None:
     assert ids.split() == [pid, pid]
 
 
-@BOTH_PATHS
+@ALL_STARTS
 async def test_no_inherited_fd_reaches_the_child(cwd: str | None) -> None:
     """1. An fd this process holds inheritable (as a caller's leak would be).
     2. cloexec_inherited_fds() marks it; the child does not have it.
@@ -93,7 +108,7 @@ async def test_no_inherited_fd_reaches_the_child(cwd: str | None) -> None:
         assert not os.get_inheritable(w)
         script = f"test -e /proc/$$/fd/{w} && echo open || echo closed"
         assert await run(sh(script), {}, cwd) == [b"closed"]
-        # The control: unmarked, posix_spawn passes it on (Popen's close_fds does not).
+        # The control: unmarked, clone and posix_spawn pass it on (Popen's close_fds does not).
         os.set_inheritable(w, True)
         assert await run(sh(script), {}, cwd) == [b"open" if cwd is None else b"closed"]
     finally:
@@ -129,7 +144,7 @@ def test_program_not_found_or_not_executable(
         find_program(b"prog", {b"PATH": os.fsencode(tmp_path)})
 
 
-@BOTH_PATHS
+@ALL_STARTS
 async def test_a_stream_not_captured_is_dev_null(cwd: str | None) -> None:
     """capture=(2,): fd 1 is /dev/null, fd 2 the pipe whose lines reach on_line."""
     err: list[bytes] = []
@@ -228,7 +243,7 @@ async def test_children_share_one_epoll_set_closed_after_the_last(
     assert _epoll_sets() == before
 
 
-@BOTH_PATHS
+@ALL_STARTS
 async def test_more_children_end_at_once_than_one_wake_up_takes(
     gate: tuple[Path, int], cwd: str | None
 ) -> None:
@@ -275,7 +290,7 @@ select.select([sys.stdin], [], [], 20)
 """
 
 
-@BOTH_PATHS
+@ALL_STARTS
 async def test_a_traced_childs_exit_does_not_block_the_loop(
     gate: tuple[Path, int], cwd: str | None
 ) -> None:

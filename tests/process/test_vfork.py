@@ -1,0 +1,250 @@
+"""The C helper that starts children (fswatchd/actions/_vfork.c), against real children.
+
+What the spawner relies on: argv and environment passed byte-exact; fd 0-2 taken from the
+caller's fds, even when those are themselves numbered 0-2; a new session; the named signals
+at SIG_DFL and the caller's signal mask kept; a close-on-exec pidfd for the child; every
+failure an exception, with no child left behind; bad arguments refused before any clone.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from child_support import children
+
+_vfork = pytest.importorskip("fswatchd.actions._vfork")
+spawn = _vfork.spawn
+
+SH = b"/bin/sh"
+
+
+@pytest.fixture
+def devnull() -> Iterator[int]:
+    fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    yield fd
+    os.close(fd)
+
+
+def _run(
+    argv: list[bytes], env: dict[bytes, bytes], devnull: int, signals: tuple[int, ...] = ()
+) -> tuple[int, bytes]:
+    """Start argv with stdout and stderr on one pipe; (exit code, everything it wrote)."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid, pidfd = spawn(argv[0], argv, env, (devnull, w, w), signals)
+    finally:
+        os.close(w)
+    return _finish(pid, pidfd, r)
+
+
+def _finish(pid: int, pidfd: int, r: int) -> tuple[int, bytes]:
+    """Read ``r`` to its end, reap ``pid``, close ``r`` and ``pidfd``; (exit code, output)."""
+    try:
+        out = b""
+        while chunk := os.read(r, 65536):
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+        os.close(pidfd)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def test_argv_and_environment_arrive_byte_exact(devnull: int) -> None:
+    """Names with a newline, shell metacharacters and bytes that are not UTF-8 reach the
+    child's argv and environment unchanged and uninterpreted (/proc/PID/cmdline, environ)."""
+    hostile = b"a\nb; rm -rf / $(x) `y` \xff\xfe '\"*"
+    argv = [
+        SH,
+        b"-c",
+        b"cat /proc/$$/cmdline; printf '\\001'; cat /proc/$$/environ",
+        b"sh",
+        hostile,
+    ]
+    env = {b"HOSTILE": hostile, b"EMPTY": b""}
+    code, out = _run(argv, env, devnull)
+    assert code == 0
+    cmdline, environ = out.split(b"\x01")
+    assert cmdline == b"\0".join(argv) + b"\0"
+    assert sorted(environ.split(b"\0")[:-1]) == [b"EMPTY=", b"HOSTILE=" + hostile]
+
+
+@pytest.mark.parametrize(
+    ("fds", "out", "err"),
+    [((3, 2, 1), b"err\n", b"out\n"), ((3, 1, 2), b"out\n", b"err\n")],
+    ids=["swapped", "in-place-close-on-exec"],
+)
+def test_fds_numbered_below_three(
+    tmp_path: Path, fds: tuple[int, int, int], out: bytes, err: bytes
+) -> None:
+    """In a process whose fd 1 is a pipe and fd 2 a file, both marked close-on-exec:
+    1. swapped (stdout <- fd 2, stderr <- fd 1): neither dup2(2) may clobber the other's
+    source; 2. in place (fd 1 -> 1, fd 2 -> 2): each is kept and made inheritable (a dup2
+    onto itself would leave FD_CLOEXEC set, and the child's output would be lost)."""
+    script = (
+        "import fcntl, os, sys\n"
+        "from fswatchd.actions._vfork import spawn\n"
+        "os.dup2(os.open(os.devnull, os.O_RDWR), 3)\n"
+        "for fd in (1, 2):\n"
+        "    fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)\n"
+        "sh = b'/bin/sh'\n"
+        f"pid, pidfd = spawn(sh, [sh, b'-c', b'echo out; echo err >&2'], {{}}, {fds!r}, ())\n"
+        "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    )
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as err_file:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE, stderr=err_file, timeout=30, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, stderr.read_bytes()
+    assert (done.stdout, stderr.read_bytes()) == (out, err)
+
+
+def test_new_session_and_none_of_our_fds(devnull: int) -> None:
+    """The child leads a new session and process group, and holds neither its pidfd nor
+    the pipe's read end (both close-on-exec)."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    script = b"ps -o sid= -o pgid= -p $$; echo $$; ls /proc/$$/fd"
+    try:
+        pid, pidfd = spawn(
+            SH, [SH, b"-c", script], {b"PATH": b"/usr/bin:/bin"}, (devnull, w, w), ()
+        )
+    finally:
+        os.close(w)
+    code, out = _finish(pid, pidfd, r)
+    assert code == 0
+    ids, shell_pid, *fds = out.splitlines()
+    assert ids.split() == [shell_pid, shell_pid] == [str(pid).encode()] * 2
+    assert {b"0", b"1", b"2"} <= set(fds)
+    assert str(pidfd).encode() not in fds
+    assert str(r).encode() not in fds
+
+
+def test_named_signals_at_default_and_the_mask_kept(devnull: int) -> None:
+    """1. This process ignores SIGPIPE and SIGUSR2 and blocks SIGUSR1. 2. The child (grep
+    itself: a shell would clear its mask) is started with SIGPIPE to reset: SIGPIPE is at
+    its default there, SIGUSR2 still ignored (not named), SIGUSR1 still blocked (the
+    caller's mask is the child's). 3. Our own mask is as before."""
+    old_usr2 = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        code, out = _run(
+            [b"/bin/grep", b"-E", b"^Sig(Ign|Blk):", b"/proc/self/status"], {}, devnull,
+            (signal.SIGPIPE,),
+        )  # fmt: skip
+        mask_after = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(signal.SIGUSR2, old_usr2)
+    assert code == 0
+    fields = dict(line.split(b":") for line in out.splitlines())
+    blocked, ignored = int(fields[b"SigBlk"], 16), int(fields[b"SigIgn"], 16)
+
+    def bit(sig: int) -> int:
+        return 1 << (sig - 1)
+
+    assert not ignored & bit(signal.SIGPIPE)
+    assert ignored & bit(signal.SIGUSR2)
+    assert blocked == sum(bit(sig) for sig in old_mask | {signal.SIGUSR1})
+    assert mask_after == old_mask | {signal.SIGUSR1}
+
+
+def test_the_pidfd_is_close_on_exec_and_turns_readable_at_exit(devnull: int) -> None:
+    pid, pidfd = spawn(SH, [SH, b"-c", b"exit 7"], {}, (devnull, devnull, devnull), ())
+    try:
+        assert fcntl.fcntl(pidfd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        assert select.select([pidfd], [], [], 10)[0] == [pidfd]
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+    finally:
+        os.close(pidfd)
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (None, errno.ENOENT),
+        ("#!/bin/sh\n", errno.EACCES),  # mode 0644
+        ("not a program\n", errno.ENOEXEC),  # mode 0755, no #! line: execve refuses it
+    ],
+    ids=["missing", "not-executable", "not-a-program"],
+)
+def test_a_failed_execve_raises_its_errno_and_leaves_no_child(
+    tmp_path: Path, devnull: int, make: str | None, code: int
+) -> None:
+    prog = tmp_path / "prog"
+    if make is not None:
+        prog.write_text(make)
+        prog.chmod(0o644 if code == errno.EACCES else 0o755)
+    path = os.fsencode(prog)
+    before = children()
+    with pytest.raises(OSError) as raised:
+        spawn(path, [path], {}, (devnull, devnull, devnull), ())
+    assert raised.value.errno == code
+    assert raised.value.filename == path
+    assert children() == before  # reaped by spawn itself
+
+
+def test_a_failed_dup2_raises_ebadf(devnull: int) -> None:
+    before = children()
+    with pytest.raises(OSError) as raised:
+        spawn(SH, [SH, b"-c", b"true"], {}, (devnull, 987654, devnull), ())
+    assert raised.value.errno == errno.EBADF
+    assert children() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((b"/bin/\0sh", [SH], {}), ValueError),
+        (("/bin/sh", [SH], {}), ValueError),
+        ((SH, [SH, b"a\0b"], {}), ValueError),
+        ((SH, [SH, "str"], {}), TypeError),
+        ((SH, 5, {}), TypeError),
+        ((SH, [SH], {b"A=B": b"c"}), ValueError),
+        ((SH, [SH], {b"": b"c"}), ValueError),
+        ((SH, [SH], {b"A": b"c\0d"}), ValueError),
+        ((SH, [SH], {"A": b"c"}), TypeError),
+        ((SH, [SH], [(b"A", b"c")]), TypeError),
+    ],
+    ids=[
+        "nul-in-path", "str-path", "nul-in-argv", "str-in-argv", "argv-not-a-sequence",
+        "equals-in-name", "empty-name", "nul-in-value", "str-name", "env-not-a-dict",
+    ],
+)  # fmt: skip
+def test_bad_arguments_are_refused_before_any_child(
+    devnull: int, args: tuple[object, ...], error: type[Exception]
+) -> None:
+    before = children()
+    with pytest.raises(error):
+        spawn(*args, (devnull, devnull, devnull), ())
+    assert children() == before
+
+
+@pytest.mark.parametrize(
+    ("fds", "signals", "error"),
+    [
+        ((0, 1), (), TypeError),
+        ((0, 1, "2"), (), TypeError),
+        ((0, 1, 2), (0,), ValueError),
+        ((0, 1, 2), (65,), ValueError),
+        ((0, 1, 2), tuple([signal.SIGPIPE] * 33), ValueError),
+    ],
+    ids=["two-fds", "str-fd", "signal-0", "signal-65", "too-many-signals"],
+)
+def test_bad_fds_or_signals_are_refused(
+    fds: tuple[object, ...], signals: tuple[int, ...], error: type[Exception]
+) -> None:
+    before = children()
+    with pytest.raises(error):
+        spawn(SH, [SH], {}, fds, signals)
+    assert children() == before
