@@ -2,17 +2,19 @@
  * clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) and execve(2), and nothing else.
  *
  * os.posix_spawn (glibc's posix_spawn(3)) does the same clone, but also maps and unmaps a
- * stack for every child, checks each file action against RLIMIT_NOFILE, and has the child
- * visit every signal's disposition (64 sigaction(2) calls) before execve; the caller's
- * thread is suspended all that time. Here the child's stack is a block of the caller's own
- * stack frame (the caller is suspended until the child has called execve or _exit), the
- * file actions are three dup2(2), the pidfd comes from the clone itself, and only the
- * signals the caller names are reset to SIG_DFL (those it ignores: an ignored signal stays
- * ignored across execve). Caught signals need no reset: execve resets them, and until the
- * child restores the caller's mask, just before execve, it has every signal blocked, so
- * no handler of the caller's can run in the caller's memory meanwhile; by then the child
- * leads a session of its own, which no process group or terminal signal reaches.
- * See clone(2), vfork(2), execve(2), signal(7).
+ * stack for every child, checks each file action against RLIMIT_NOFILE and opens
+ * /dev/null by name; the caller's thread is suspended all that time. Here the child's
+ * stack is a block of the caller's own stack frame (the caller is suspended until the
+ * child has called execve or _exit), the file actions are three dup2(2) of fds the caller
+ * holds open, and the pidfd comes from the clone itself.
+ *
+ * Signals, as glibc does them: the child starts with every signal blocked, and before it
+ * restores the caller's mask it sets to SIG_DFL every signal the caller catches, and the
+ * ignored ones the caller names. A signal sent to the caller's process group before the
+ * child's setsid(2) (Ctrl-C in a terminal) is pending in the child too; unblocked with the
+ * caller's handler still in place, it would run that handler in the caller's memory (for
+ * Python's, as if the caller had received it a second time). At SIG_DFL it does to the
+ * child what it would do to any program. See clone(2), vfork(2), execve(2), signal(7).
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef _GNU_SOURCE
@@ -21,6 +23,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -35,7 +38,6 @@
 
 /* The child runs a few system calls on it: dup2, setsid, sigaction, sigprocmask, execve. */
 #define CHILD_STACK_BYTES (16 * 1024)
-#define MAX_RESET 32
 /* The kernel's sigset_t: 64 signals (rt_sigprocmask(2) wants its size, not glibc's). */
 #define KERNEL_SIGSET_BYTES 8
 
@@ -44,8 +46,7 @@ struct child {
     char *const *argv;
     char *const *envp;
     int fds[3];             /* what becomes the child's fd 0, 1, 2 */
-    int reset[MAX_RESET];   /* signals set to SIG_DFL */
-    int n_reset;
+    uint64_t reset;         /* bit sig - 1: an ignored signal set to SIG_DFL all the same */
     sigset_t mask;          /* the caller's signal mask, the child's from execve on */
     int error;              /* errno of the step that failed, written by the child */
 };
@@ -64,21 +65,45 @@ set_mask(const sigset_t *mask)
     return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, mask, NULL, KERNEL_SIGSET_BYTES);
 }
 
+/* Signals whose disposition a program can change: not SIGKILL or SIGSTOP, nor the two
+ * glibc keeps for itself (32 and 33, below SIGRTMIN), whose sigaction(2) it refuses. */
+static int
+settable_signal(int sig)
+{
+    return sig >= 1 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP
+        && (sig < 32 || sig >= SIGRTMIN);
+}
+
+/* In the child: SIG_DFL for each caught signal, and for each ignored one in `reset`. */
+static int
+reset_signals(uint64_t reset)
+{
+    struct sigaction dfl, old;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (!settable_signal(sig) || sigaction(sig, NULL, &old) != 0)
+            continue;
+        if (old.sa_handler == SIG_DFL)
+            continue;
+        if (old.sa_handler == SIG_IGN && !(reset & (UINT64_C(1) << (sig - 1))))
+            continue;
+        if (sigaction(sig, &dfl, NULL) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Runs in the child, on its own stack but in the caller's memory: only system calls, no
  * allocation, no lock, no return. Every signal is blocked on entry. */
 static int
 child_main(void *arg)
 {
     struct child *c = arg;
-    struct sigaction dfl;
     int fds[3];
 
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int i = 0; i < c->n_reset; i++) {
-        if (sigaction(c->reset[i], &dfl, NULL) != 0)
-            goto fail;
-    }
+    if (reset_signals(c->reset) != 0)
+        goto fail;
     /* A source below 3 is first copied above 2, so no dup2 onto 0..2 can clobber it. */
     for (int i = 0; i < 3; i++) {
         fds[i] = c->fds[i];
@@ -102,14 +127,21 @@ fail:
 }
 
 /* Fills *out with pointers into the bytes objects of seq (a NULL-terminated char *[]).
- * Returns a new reference to the fast sequence, or NULL with an exception set. */
+ * Returns a new reference to a tuple of seq's items, which holds those bytes objects while
+ * the GIL is released (a list could be changed by another thread meanwhile), or NULL with
+ * an exception set. */
 static PyObject *
 bytes_vector(PyObject *seq, const char *what, char ***out)
 {
-    PyObject *fast = PySequence_Fast(seq, what);
+    PyObject *fast = PySequence_Tuple(seq);
     if (fast == NULL)
         return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    Py_ssize_t n = PyTuple_GET_SIZE(fast);
+    if (n == 0) {
+        PyErr_Format(PyExc_ValueError, "%s must not be empty", what);
+        Py_DECREF(fast);
+        return NULL;
+    }
     char **vec = PyMem_New(char *, n + 1);
     if (vec == NULL) {
         Py_DECREF(fast);
@@ -117,7 +149,7 @@ bytes_vector(PyObject *seq, const char *what, char ***out)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *item = PyTuple_GET_ITEM(fast, i);
         if (!PyBytes_Check(item)) {
             PyErr_Format(PyExc_TypeError, "%s: items must be bytes", what);
             goto error;
@@ -187,14 +219,18 @@ env_vector(PyObject *env)
 PyDoc_STRVAR(spawn_doc,
 "spawn(path, argv, env, fds, reset_signals, /) -> (pid, pidfd)\n\
 \n\
-Start path (bytes) with argv (a sequence of bytes) and env (a dict of bytes to bytes)\n\
-in a new session (setsid), fds[0..2] (ints) duplicated onto its fd 0, 1 and 2 and\n\
-reset_signals (ints) set to SIG_DFL; every other fd is left to FD_CLOEXEC. Returns the\n\
-child's pid and a pidfd for it (close-on-exec).\n\
+Start path (bytes) with argv (a non-empty sequence of bytes) and env (a dict of bytes to\n\
+bytes) in a new session (setsid), the fds of the tuple fds (three ints) duplicated onto\n\
+its fd 0, 1 and 2, every signal the caller catches at SIG_DFL, and so the signals of\n\
+reset_signals (a sequence of ints) even when ignored; the caller's signal mask. Every\n\
+other fd is left to FD_CLOEXEC. Returns the child's pid and a pidfd for it\n\
+(close-on-exec).\n\
 \n\
-Raises OSError with the errno of the step that failed (clone(2) in the caller; dup2,\n\
-setsid or execve(2) in the child, which is then reaped), TypeError or ValueError for\n\
-arguments that are not bytes, hold a null byte, or an environment name with '='.");
+Raises OSError with the errno of the step that failed and path as its filename\n\
+(clone(2) in the caller; dup2, setsid or execve(2) in the child, which is then reaped);\n\
+TypeError or ValueError for arguments of the wrong type, holding a null byte, an empty\n\
+argv, an environment name that is empty or holds '=', or a signal whose disposition\n\
+cannot be set (SIGKILL, SIGSTOP, 32, 33, out of range).");
 
 static PyObject *
 vfork_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -204,7 +240,7 @@ vfork_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "spawn expected 5 arguments, got %zd", nargs);
         return NULL;
     }
-    PyObject *path = args[0], *argv_fast = NULL, *sigs_fast = NULL, *result = NULL;
+    PyObject *path = args[0], *argv_fast = NULL, *sigs = NULL, *result = NULL;
     char **argv = NULL, **envp = NULL;
     struct child c;
     memset(&c, 0, sizeof c);
@@ -214,25 +250,26 @@ vfork_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     c.path = PyBytes_AS_STRING(path);
-    if (!PyArg_ParseTuple(args[3], "iii;fds must be three ints", &c.fds[0], &c.fds[1], &c.fds[2]))
+    if (!PyTuple_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "fds must be a tuple of three ints");
         return NULL;
-    sigs_fast = PySequence_Fast(args[4], "reset_signals must be a sequence");
-    if (sigs_fast == NULL)
-        return NULL;
-    c.n_reset = (int)PySequence_Fast_GET_SIZE(sigs_fast);
-    if (c.n_reset > MAX_RESET) {
-        PyErr_SetString(PyExc_ValueError, "too many signals to reset");
-        goto done;
     }
-    for (int i = 0; i < c.n_reset; i++) {
-        long sig = PyLong_AsLong(PySequence_Fast_GET_ITEM(sigs_fast, i));
+    if (!PyArg_ParseTuple(args[3], "iii;fds must be a tuple of three ints", &c.fds[0],
+                          &c.fds[1], &c.fds[2]))
+        return NULL;
+    /* A tuple of its own: converting an item may run code that changes a list. */
+    sigs = PySequence_Tuple(args[4]);
+    if (sigs == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(sigs); i++) {
+        long sig = PyLong_AsLong(PyTuple_GET_ITEM(sigs, i));
         if (sig == -1 && PyErr_Occurred())
             goto done;
-        if (sig < 1 || sig > 64) {
-            PyErr_Format(PyExc_ValueError, "signal number out of range: %ld", sig);
+        if (!settable_signal((int)sig) || sig != (int)sig) {
+            PyErr_Format(PyExc_ValueError, "cannot reset the disposition of signal %ld", sig);
             goto done;
         }
-        c.reset[i] = (int)sig;
+        c.reset |= UINT64_C(1) << (sig - 1);
     }
     argv_fast = bytes_vector(args[1], "argv", &argv);
     if (argv_fast == NULL)
@@ -260,13 +297,16 @@ vfork_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (pid < 0) {
         errno = clone_error;
-        PyErr_SetFromErrno(PyExc_OSError);
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
         goto done;
     }
     if (c.error != 0) {
         int status;
+        /* It has exited, but a tracer may hold it: do not stop other threads meanwhile. */
+        Py_BEGIN_ALLOW_THREADS
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
+        Py_END_ALLOW_THREADS
         close(pidfd);
         errno = c.error;
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
@@ -277,7 +317,7 @@ done:
     PyMem_Free(envp);
     PyMem_Free(argv);
     Py_XDECREF(argv_fast);
-    Py_XDECREF(sigs_fast);
+    Py_XDECREF(sigs);
     return result;
 }
 

@@ -215,10 +215,11 @@ def test_a_failed_dup2_raises_ebadf(devnull: int) -> None:
         ((SH, [SH], {b"A": b"c\0d"}), ValueError),
         ((SH, [SH], {"A": b"c"}), TypeError),
         ((SH, [SH], [(b"A", b"c")]), TypeError),
+        ((SH, [], {}), ValueError),
     ],
     ids=[
         "nul-in-path", "str-path", "nul-in-argv", "str-in-argv", "argv-not-a-sequence",
-        "equals-in-name", "empty-name", "nul-in-value", "str-name", "env-not-a-dict",
+        "equals-in-name", "empty-name", "nul-in-value", "str-name", "env-not-a-dict", "empty-argv",
     ],
 )  # fmt: skip
 def test_bad_arguments_are_refused_before_any_child(
@@ -235,16 +236,90 @@ def test_bad_arguments_are_refused_before_any_child(
     [
         ((0, 1), (), TypeError),
         ((0, 1, "2"), (), TypeError),
+        ([0, 1, 2], (), TypeError),
         ((0, 1, 2), (0,), ValueError),
         ((0, 1, 2), (65,), ValueError),
-        ((0, 1, 2), tuple([signal.SIGPIPE] * 33), ValueError),
+        ((0, 1, 2), (2**40 + signal.SIGPIPE,), ValueError),
+        ((0, 1, 2), (signal.SIGKILL,), ValueError),
+        ((0, 1, 2), (signal.SIGSTOP,), ValueError),
+        ((0, 1, 2), (32,), ValueError),
+        ((0, 1, 2), ("13",), TypeError),
     ],
-    ids=["two-fds", "str-fd", "signal-0", "signal-65", "too-many-signals"],
-)
+    ids=[
+        "two-fds", "str-fd", "fds-list", "signal-0", "signal-65", "signal-huge",
+        "sigkill", "sigstop", "glibc-internal", "str-signal",
+    ],
+)  # fmt: skip
 def test_bad_fds_or_signals_are_refused(
-    fds: tuple[object, ...], signals: tuple[int, ...], error: type[Exception]
+    fds: tuple[object, ...], signals: tuple[object, ...], error: type[Exception]
 ) -> None:
     before = children()
     with pytest.raises(error):
         spawn(SH, [SH], {}, fds, signals)
     assert children() == before
+
+
+def test_a_list_changed_while_it_is_read_cannot_crash_it(tmp_path: Path) -> None:
+    """A signal number whose ``__index__`` empties the list it is in, and an argv list
+    emptied the same way: each is read from a copy (in a process of its own: the old
+    failure was a segfault)."""
+    script = (
+        "import os, signal\n"
+        "from fswatchd.actions._vfork import spawn\n"
+        "null = os.open(os.devnull, os.O_RDWR)\n"
+        "class Sig:\n"
+        "    def __init__(self, box): self.box = box\n"
+        "    def __index__(self): self.box.clear(); return int(signal.SIGPIPE)\n"
+        "sigs = []\n"
+        "sigs += [Sig(sigs), signal.SIGXFSZ]\n"
+        "pid, pidfd = spawn(b'/bin/true', [b'/bin/true'], {}, (null, null, null), sigs)\n"
+        "assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=30, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, b"ok\n"), done.stderr
+
+
+# Spawns /bin/true in a loop while a thread sends SIGUSR1 to the process's own group (as
+# Ctrl-C reaches a daemon run in a terminal). Python's C-level handler writes the signal's
+# number to the wakeup fd at each delivery, and asyncio runs the Python handler once per
+# byte read: the bytes are what the daemon's loop would count.
+_GROUP_SIGNALS = r"""
+import os, signal, sys, threading, time
+from fswatchd.actions._vfork import spawn
+sent = int(sys.argv[1])
+r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+signal.set_wakeup_fd(w)
+signal.signal(signal.SIGUSR1, lambda sig, frame: None)
+null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+def send():
+    for _ in range(sent):
+        os.killpg(0, signal.SIGUSR1)
+        time.sleep(0.002)
+sender = threading.Thread(target=send)
+sender.start()
+deadline = time.monotonic() + 30
+while sender.is_alive() and time.monotonic() < deadline:
+    pid, pidfd = spawn(b"/bin/true", [b"/bin/true"], {}, (null, null, null), ())
+    os.close(pidfd)
+    os.waitpid(pid, 0)
+sender.join(30)
+print(os.read(r, 65536).count(bytes([signal.SIGUSR1])))
+"""
+
+
+def test_a_group_signal_before_setsid_is_not_handled_twice() -> None:
+    """1. A process in a session of its own starts children in a loop while its group gets
+    SIGUSR1 200 times. 2. A child that is still in the group when one arrives gets it
+    too, blocked until just before execve; its handler must be SIG_DFL by then, else
+    Python's C-level handler runs in the child, in the parent's memory, and writes to the
+    parent's wakeup fd. 3. The wakeup fd got at most one byte per signal sent."""
+    sent = 200
+    done = subprocess.run(
+        [sys.executable, "-c", _GROUP_SIGNALS, str(sent)],
+        capture_output=True, timeout=60, check=False, start_new_session=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert 0 < int(done.stdout) <= sent
