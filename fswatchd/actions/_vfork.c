@@ -65,16 +65,20 @@ set_mask(const sigset_t *mask)
     return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, mask, NULL, KERNEL_SIGSET_BYTES);
 }
 
-/* Signals whose disposition a program can change: not SIGKILL or SIGSTOP, nor the two
- * glibc keeps for itself (32 and 33, below SIGRTMIN), whose sigaction(2) it refuses. */
+/* Signals a caller may name to reset: not SIGKILL or SIGSTOP, nor the two glibc keeps
+ * for itself (32 and 33), whose sigaction(2) it refuses. By number, not by SIGRTMIN:
+ * that moves up when a library reserves a real-time signal, which is then caught like
+ * any other. */
 static int
-settable_signal(int sig)
+settable_signal(long sig)
 {
-    return sig >= 1 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP
-        && (sig < 32 || sig >= SIGRTMIN);
+    return sig >= 1 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP && sig != 32
+        && sig != 33;
 }
 
-/* In the child: SIG_DFL for each caught signal, and for each ignored one in `reset`. */
+/* In the child: SIG_DFL for each caught signal, and for each ignored one in `reset`.
+ * Every number is asked; glibc refuses 32 and 33, and SIGKILL and SIGSTOP cannot be
+ * caught or ignored. */
 static int
 reset_signals(uint64_t reset)
 {
@@ -82,7 +86,7 @@ reset_signals(uint64_t reset)
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
-        if (!settable_signal(sig) || sigaction(sig, NULL, &old) != 0)
+        if (sigaction(sig, NULL, &old) != 0)
             continue;
         if (old.sa_handler == SIG_DFL)
             continue;
@@ -216,6 +220,21 @@ env_vector(PyObject *env)
     return vec;
 }
 
+/* Wait for the child (killed first with `sig` unless 0) and close its pidfd. It may be
+ * held by a tracer a while: other threads run meanwhile. */
+static void
+reap(pid_t pid, int pidfd, int sig)
+{
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    if (sig != 0)
+        kill(pid, sig);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    Py_END_ALLOW_THREADS
+    close(pidfd);
+}
+
 PyDoc_STRVAR(spawn_doc,
 "spawn(path, argv, env, fds, reset_signals, /) -> (pid, pidfd)\n\
 \n\
@@ -265,7 +284,7 @@ vfork_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         long sig = PyLong_AsLong(PyTuple_GET_ITEM(sigs, i));
         if (sig == -1 && PyErr_Occurred())
             goto done;
-        if (!settable_signal((int)sig) || sig != (int)sig) {
+        if (!settable_signal(sig)) {
             PyErr_Format(PyExc_ValueError, "cannot reset the disposition of signal %ld", sig);
             goto done;
         }
@@ -283,16 +302,22 @@ vfork_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     pid_t pid;
     int pidfd = -1, clone_error = 0;
     {
-        /* Below the frame of clone(); the child uses it while this thread is suspended. */
+        /* In this frame, above clone()'s: the child grows down into it while this thread
+         * is suspended. */
         char stack[CHILD_STACK_BYTES] __attribute__((aligned(16)));
         Py_BEGIN_ALLOW_THREADS
         /* Blocked in the child until its handlers are reset: a signal caught before execve
          * would run the daemon's handler in the daemon's memory. */
-        block_all(&c.mask);
-        pid = clone(child_main, stack + sizeof stack,
-                    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &c, &pidfd);
-        clone_error = errno;
-        set_mask(&c.mask);
+        if (block_all(&c.mask) != 0) {
+            pid = -1;
+            clone_error = errno;
+        }
+        else {
+            pid = clone(child_main, stack + sizeof stack,
+                        CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &c, &pidfd);
+            clone_error = errno;
+            set_mask(&c.mask);
+        }
         Py_END_ALLOW_THREADS
     }
     if (pid < 0) {
@@ -301,18 +326,14 @@ vfork_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     if (c.error != 0) {
-        int status;
-        /* It has exited, but a tracer may hold it: do not stop other threads meanwhile. */
-        Py_BEGIN_ALLOW_THREADS
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        Py_END_ALLOW_THREADS
-        close(pidfd);
+        reap(pid, pidfd, 0);
         errno = c.error;
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
         goto done;
     }
     result = Py_BuildValue("(ii)", (int)pid, pidfd);
+    if (result == NULL)  /* MemoryError: no one would watch or reap the child */
+        reap(pid, pidfd, SIGKILL);
 done:
     PyMem_Free(envp);
     PyMem_Free(argv);

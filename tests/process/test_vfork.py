@@ -287,16 +287,19 @@ def test_a_list_changed_while_it_is_read_cannot_crash_it(tmp_path: Path) -> None
 # number to the wakeup fd at each delivery, and asyncio runs the Python handler once per
 # byte read: the bytes are what the daemon's loop would count.
 _GROUP_SIGNALS = r"""
-import os, signal, sys, threading, time
+import ctypes, os, signal, sys, threading, time
 from fswatchd.actions._vfork import spawn
-sent = int(sys.argv[1])
+sent, sig = int(sys.argv[1]), int(sys.argv[2])
+if sys.argv[3:] == ["reserve"]:  # as a library reserving a real-time signal does
+    libc = ctypes.CDLL(None)
+    assert libc.__libc_allocate_rtsig(1) == sig, "signal not the first real-time one"
 r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 signal.set_wakeup_fd(w)
-signal.signal(signal.SIGUSR1, lambda sig, frame: None)
+signal.signal(sig, lambda sig, frame: None)
 null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 def send():
     for _ in range(sent):
-        os.killpg(0, signal.SIGUSR1)
+        os.killpg(0, sig)
         time.sleep(0.002)
 sender = threading.Thread(target=send)
 sender.start()
@@ -306,19 +309,26 @@ while sender.is_alive() and time.monotonic() < deadline:
     os.close(pidfd)
     os.waitpid(pid, 0)
 sender.join(30)
-print(os.read(r, 65536).count(bytes([signal.SIGUSR1])))
+print(os.read(r, 65536).count(bytes([sig])))
 """
 
 
-def test_a_group_signal_before_setsid_is_not_handled_twice() -> None:
+@pytest.mark.parametrize(
+    "sig_args",
+    [[str(int(signal.SIGUSR1))], [str(signal.SIGRTMIN), "reserve"]],
+    ids=["SIGUSR1", "real-time-signal-reserved-by-a-library"],
+)
+def test_a_group_signal_before_setsid_is_not_handled_twice(sig_args: list[str]) -> None:
     """1. A process in a session of its own starts children in a loop while its group gets
-    SIGUSR1 200 times. 2. A child that is still in the group when one arrives gets it
-    too, blocked until just before execve; its handler must be SIG_DFL by then, else
-    Python's C-level handler runs in the child, in the parent's memory, and writes to the
-    parent's wakeup fd. 3. The wakeup fd got at most one byte per signal sent."""
+    a caught signal 200 times (SIGUSR1; glibc's first real-time signal after a library
+    reserved it, which moves SIGRTMIN past it). 2. A child that is still in the group when
+    one arrives gets it too, blocked until just before execve; its handler must be SIG_DFL
+    by then, else Python's C-level handler runs in the child, in the parent's memory, and
+    writes to the parent's wakeup fd. 3. The wakeup fd got at most one byte per signal
+    sent."""
     sent = 200
     done = subprocess.run(
-        [sys.executable, "-c", _GROUP_SIGNALS, str(sent)],
+        [sys.executable, "-c", _GROUP_SIGNALS, str(sent), *sig_args],
         capture_output=True, timeout=60, check=False, start_new_session=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
