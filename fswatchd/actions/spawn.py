@@ -306,7 +306,8 @@ def _spawn_direct(
     argv: Sequence[bytes], env: Mapping[bytes, bytes], writers: Mapping[int, int | None]
 ) -> tuple[int, int | None]:
     """Start ``argv`` in a new session: stdin /dev/null, fd 1 and 2 onto ``writers``' fds
-    (/dev/null for ``None``), SIGPIPE and SIGXFSZ at their defaults.
+    (/dev/null for ``None``), the daemon's caught signals and SIGPIPE and SIGXFSZ at their
+    defaults.
 
     Returns:
         ``(pid, pidfd)`` from the C helper (clone(2) gives the pidfd), ``(pid, None)``
@@ -315,13 +316,12 @@ def _spawn_direct(
         OSError: the program was not found, or could not be started (execve(2)'s errno).
     """
     program = find_program(argv[0], env)
+    out, err = (_DEV_NULL if (fd := writers[n]) is None else fd for n in _OUTPUTS)
+    stdio = (_DEV_NULL, out, err)
     if _vfork_spawn is not None:
-        out, err = (_DEV_NULL if (fd := writers[n]) is None else fd for n in _OUTPUTS)
         env = env if isinstance(env, dict) else dict(env)
-        return _vfork_spawn(program, argv, env, (_DEV_NULL, out, err), _DEFAULT_SIGNALS)
-    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, _DEV_NULL, 0)]
-    for number, fd in writers.items():
-        actions.append((os.POSIX_SPAWN_DUP2, _DEV_NULL if fd is None else fd, number))
+        return _vfork_spawn(program, argv, env, stdio, _DEFAULT_SIGNALS)
+    actions = [(os.POSIX_SPAWN_DUP2, fd, number) for number, fd in enumerate(stdio)]
     pid = os.posix_spawn(
         program, tuple(argv), env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS
     )
@@ -486,8 +486,9 @@ def _start(
 
 
 def _waitpid_reaper(pid: int) -> Callable[[bool], int | None]:
-    """``reap(block)`` for a child started by posix_spawn: waitpid(2) (with WNOHANG unless
-    ``block``), then the exit code; ``None`` if not blocking and it cannot be reaped yet."""
+    """``reap(block)`` for a child started by the helper or posix_spawn: waitpid(2) (with
+    WNOHANG unless ``block``), then the exit code; ``None`` if not blocking and it cannot be
+    reaped yet."""
 
     def reap(block: bool) -> int | None:
         try:
