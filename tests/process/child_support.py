@@ -7,11 +7,20 @@ import asyncio
 import os
 import select
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fswatchd.actions.spawn import ChildSpawner
 
-__all__ = ["RecordingSpawner", "children", "proc_state", "process_gone", "zombie_children"]
+__all__ = [
+    "RecordingSpawner",
+    "children",
+    "loop_until",
+    "proc_state",
+    "process_gone",
+    "zombie_children",
+]
+
+T = TypeVar("T")
 
 
 class RecordingSpawner:
@@ -69,3 +78,12 @@ def children() -> list[int]:
 def zombie_children() -> list[int]:
     """This process's children that exited and are not reaped yet."""
     return [pid for pid in children() if proc_state(pid) == "Z"]
+
+
+async def loop_until(check: Callable[[], T | None], timeout: float) -> T:
+    """Poll ``check()`` every 5 ms, letting the loop run, until it returns something other
+    than None; that value. Raises TimeoutError after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while (value := check()) is None:
+            await asyncio.sleep(0.005)
+    return value

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from child_support import RecordingSpawner, process_gone, zombie_children
+from child_support import RecordingSpawner, loop_until, process_gone, zombie_children
 
 from fswatchd.actions import CommandAction, Job, ShellAction, install_child_watcher
 from fswatchd.actions.base import MESSAGE_ID_ACTION_FAILED, MESSAGE_ID_ACTION_OK
@@ -389,9 +389,9 @@ async def test_cancellation_in_the_drain_window_stops_the_group(
     await lines.wait_for("ready")
     grandchild = int(lines.stream("stdout")[0])
     try:
-        async with asyncio.timeout(10):  # reaped: the pidfd's exit is handled on the loop
-            while not spawner.transports or spawner.transports[0].get_returncode() is None:
-                await asyncio.sleep(0.005)
+        # reaped: the pidfd's exit is handled on the loop
+        transports = spawner.transports
+        await loop_until(lambda: transports[0].get_returncode() if transports else None, 10)
         assert not task.done()  # in the drain window (1 s)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -21,16 +21,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from child_support import RecordingSpawner, children, proc_state, process_gone
+from child_support import RecordingSpawner, children, loop_until, proc_state, process_gone
 
 from fswatchd.actions import spawn
 from fswatchd.actions.process import ChildExit, Spawner, run_child
 from fswatchd.actions.spawn import cloexec_inherited_fds, find_program
-
-T = TypeVar("T")
 
 ALL_STARTS = pytest.mark.parametrize("cwd", ["vfork", "posix_spawn", "popen"], indirect=True)
 
@@ -161,14 +158,6 @@ async def test_a_stream_not_captured_is_dev_null(cwd: str | None) -> None:
     assert err == [b"/dev/null", b"pipe"]
 
 
-async def _until(check: Callable[[], T | None], timeout: float) -> T:
-    """Poll ``check()`` on the loop until it returns something other than None."""
-    async with asyncio.timeout(timeout):
-        while (value := check()) is None:
-            await asyncio.sleep(0.005)
-    return value
-
-
 def _epoll_sets() -> int:
     """How many epoll instances this process holds open (/proc/self/fd links)."""
     count = 0
@@ -233,7 +222,7 @@ async def test_children_share_one_epoll_set_closed_after_the_last(
         spawner,
     )
     # pidfd, stdout and stderr of each child, all in the one set
-    await _until(lambda: spawner.watched_fds == 3 * n or None, 10)
+    await loop_until(lambda: spawner.watched_fds == 3 * n or None, 10)
     assert _epoll_sets() == before + 1
     os.write(gate_fd, b"go\n" * n)
     results = await asyncio.wait_for(asyncio.gather(*runs), 30)
@@ -263,7 +252,7 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
         spawner,
         cwd,
     )
-    await _until(lambda: len(pids) == n or None, 10)
+    await loop_until(lambda: len(pids) == n or None, 10)
     os.write(gate_fd, b"go\n" * n)
     for pid in pids:  # blocking: the loop does not run until all have exited
         assert process_gone(pid, deadline=10), f"child {pid} still running after 10 s"
@@ -315,7 +304,7 @@ async def test_a_traced_childs_exit_does_not_block_the_loop(
         )
     )
     try:
-        [pid] = await _until(lambda: pids or None, 10)
+        [pid] = await loop_until(lambda: pids or None, 10)
         tracer = subprocess.Popen(
             [sys.executable, "-c", TRACER, str(pid)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
@@ -324,8 +313,10 @@ async def test_a_traced_childs_exit_does_not_block_the_loop(
         if answer != b"seized\n":
             pytest.skip(f"ptrace(2) not allowed here: {answer!r}")
         os.write(gate_fd, b"go\n")
-        await _until(lambda: proc_state(pid) == "Z" or None, 10)
-        await asyncio.sleep(0.1)  # a turn of the loop or two with the child's exit pending
+        await loop_until(lambda: proc_state(pid) == "Z" or None, 10)
+        # The loop took the exit: the pidfd left the set (only the exit handler removes
+        # it; the pipes closed at their EOF), and the reap was tried and put off.
+        await loop_until(lambda: spawner.watched_fds == 0 or None, 10)
         assert not run.done()
         assert tracer.stdin is not None
         tracer.stdin.close()
