@@ -8,7 +8,10 @@ Starts ``fswatchd run`` on figure 5's rule (one rule on a watched inbox, ``event
 [MOVED_TO]``, ``run: [producer, action, DIR, MS, "{path}"]``, the suite's settings), renames
 N files into the inbox with the C producer, waits until every file was acted on, and prints
 the rate, the daemon's CPU per command (user and system microseconds, from
-/proc/PID/stat, read after READY=1 and after the last action), and the most actions seen
+/proc/PID/stat, read after READY=1 and after the last action), its children's (the actions
+it has reaped: cutime + cstime), the share of the machine's CPU time that was busy
+(/proc/stat), the rate at which this CPU per command would keep every core busy
+(``full_cpu_rate``: cores / (daemon + children per command)), and the most actions seen
 running at once. With several ``--source`` checkouts (fswatchd's package directory is taken
 from each, imported ahead of any installed copy), their runs alternate A B A B, and medians
 per source end the output: an A/B of two versions on one noisy machine.
@@ -44,11 +47,21 @@ _LAUNCH = (
 )
 
 
-def cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pid`` so far (proc(5): stat fields 14 and 15)."""
+def cpu_times(pid: int) -> tuple[float, float, float]:
+    """(user, system, reaped children's user + system) CPU seconds of ``pid`` so far
+    (proc(5): stat fields 14, 15, 16 and 17)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+    user, system, c_user, c_system = (int(v) / _TICK for v in fields[11:15])
+    return user, system, c_user + c_system
+
+
+def machine_times() -> tuple[int, int]:
+    """(all, idle + iowait) CPU time of the whole machine so far, in ticks (proc(5):
+    /proc/stat, line ``cpu``)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return sum(ticks), ticks[3] + ticks[4]
 
 
 def one_run(source: Path, producer: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -64,20 +77,26 @@ def one_run(source: Path, producer: Path, args: argparse.Namespace) -> dict[str,
         runner = start_fswatchd(work, rule, 30, [sys.executable, "-c", _LAUNCH, str(source)])
         try:
             print(f"  daemon pid {runner.child.pid}", file=sys.stderr)
-            user0, sys0 = cpu_times(runner.child.pid)
+            user0, sys0, children0 = cpu_times(runner.child.pid)
+            all0, idle0 = machine_times()
             t0 = time.monotonic()
             subprocess.run([producer, "rename", staging, inbox, str(n), "m_"], check=True)
             done = wait_file_lines(count / "done", n, time.monotonic() + 120, 0.01)
             elapsed = time.monotonic() - t0
-            user1, sys1 = cpu_times(runner.child.pid)
+            user1, sys1, children1 = cpu_times(runner.child.pid)
+            all1, idle1 = machine_times()
         finally:
             runner.finish()
         if len(done) < n:
             raise RuntimeError(f"{len(done)} of {n} actions ran within 120 s")
+        per_command = (user1 - user0 + sys1 - sys0 + children1 - children0) / n
         return {
             "rate": n / elapsed,
             "user_us": 1e6 * (user1 - user0) / n,
             "sys_us": 1e6 * (sys1 - sys0) / n,
+            "children_us": 1e6 * (children1 - children0) / n,
+            "busy_pct": 100 * (1 - (idle1 - idle0) / (all1 - all0)),
+            "full_cpu_rate": (os.cpu_count() or 1) / per_command,
             "max_running": int((count / "max").read_text()),
         }
 
