@@ -8,13 +8,14 @@ Starts ``fswatchd run`` on figure 5's rule (one rule on a watched inbox, ``event
 [MOVED_TO]``, ``run: [producer, action, DIR, MS, "{path}"]``, the suite's settings), renames
 N files into the inbox with the C producer, waits until every file was acted on, and prints
 the rate, the daemon's CPU per command (user and system microseconds, from
-/proc/PID/stat, read after READY=1 and after the last action), its children's (the actions
-it has reaped: cutime + cstime), the share of the machine's CPU time that was busy
-(/proc/stat), the rate at which this CPU per command would keep every core busy
-(``full_cpu_rate``: cores / (daemon + children per command)), and the most actions seen
-running at once. With several ``--source`` checkouts (fswatchd's package directory is taken
-from each, imported ahead of any installed copy), their runs alternate A B A B, and medians
-per source end the output: an A/B of two versions on one noisy machine.
+/proc/PID/stat, read after READY=1 and after the last action), its children's (the
+actions it has reaped: cutime + cstime), the share of the machine's CPU time that was
+busy (/proc/stat), the rate at which this CPU per command would keep every core busy
+(``full_cpu_rate``: cores / (daemon + children per command); 0 for a run too short to
+see a clock tick), and the most actions seen running at once. With several ``--source``
+checkouts (fswatchd's package directory is taken from each, imported ahead of any
+installed copy), their runs alternate A B A B, and medians per source end the output: an
+A/B of two versions on one noisy machine.
 
 To see where the daemon's time goes, attach a profiler to the pid printed at each start
 (``py-spy record --idle -p PID``, ``strace -c -p PID``).
@@ -89,14 +90,16 @@ def one_run(source: Path, producer: Path, args: argparse.Namespace) -> dict[str,
             runner.finish()
         if len(done) < n:
             raise RuntimeError(f"{len(done)} of {n} actions ran within 120 s")
+        # CPU comes in clock ticks (10 ms): a short run may see none.
         per_command = (user1 - user0 + sys1 - sys0 + children1 - children0) / n
+        ticks = all1 - all0
         return {
             "rate": n / elapsed,
             "user_us": 1e6 * (user1 - user0) / n,
             "sys_us": 1e6 * (sys1 - sys0) / n,
             "children_us": 1e6 * (children1 - children0) / n,
-            "busy_pct": 100 * (1 - (idle1 - idle0) / (all1 - all0)),
-            "full_cpu_rate": (os.cpu_count() or 1) / per_command,
+            "busy_pct": 100 * (1 - (idle1 - idle0) / ticks) if ticks else 0.0,
+            "full_cpu_rate": (os.cpu_count() or 1) / per_command if per_command else 0.0,
             "max_running": int((count / "max").read_text()),
         }
 

@@ -110,7 +110,8 @@ def test_burst_view_checked(smoke: tuple[str, dict[str, object]]) -> None:
 
 def test_profile_commands_reports_rate_and_cpu() -> None:
     """bench/profile_commands.py, 20 commands, this checkout: one line for the run and a
-    median, with a rate, the daemon's CPU per command and the most actions running."""
+    median, with a rate, the daemon's and its actions' CPU per command, the machine's busy
+    share, the rate that CPU allows and the most actions running."""
     argv = [
         sys.executable, str(REPO / "bench" / "profile_commands.py"), "--runs", "1",
         "--commands", "20", "--source", str(REPO),
@@ -119,5 +120,8 @@ def test_profile_commands_reports_rate_and_cpu() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     [median] = [line for line in proc.stdout.splitlines() if line.startswith("median ")]
     figures = json.loads(median.split(": ", 1)[1])
-    assert set(figures) == {"rate", "user_us", "sys_us", "max_running"}
+    assert set(figures) == {
+        "rate", "user_us", "sys_us", "children_us", "busy_pct", "full_cpu_rate", "max_running",
+    }  # fmt: skip
     assert figures["rate"] > 0 and figures["max_running"] >= 1
+    assert 0 <= figures["busy_pct"] <= 100 and figures["full_cpu_rate"] >= 0
