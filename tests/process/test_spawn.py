@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from child_support import RecordingSpawner, children, loop_until, proc_state, process_gone
 
-from fswatchd.actions import spawn
+from fswatchd.actions import spawn, transport
 from fswatchd.actions.process import ChildExit, Spawner, run_child
 from fswatchd.actions.spawn import cloexec_inherited_fds, find_program
 
@@ -241,7 +241,7 @@ async def test_more_children_end_at_once_than_one_wake_up_takes(
     wake-up all their pidfds and pipes are ready at once. 3. Each child's output and exit
     status still arrive, and the set is closed after the last."""
     path, gate_fd = gate
-    n = 2 * spawn._MAX_READY
+    n = 2 * transport._MAX_READY
     lines: dict[int, list[tuple[int, bytes]]] = {}
     spawner = RecordingSpawner()
     pids = spawner.pids
