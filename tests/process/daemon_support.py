@@ -43,7 +43,9 @@ __all__ = [
 
 TOOLS = Path(__file__).resolve().parents[2].parent / "shared" / "tools"
 if not (TOOLS / "sdtest.py").is_file():
-    pytest.skip(f"{TOOLS}/sdtest.py (the NotifyListener) is missing", allow_module_level=True)
+    # An error, not a skip: a checkout outside the project tree (a worktree elsewhere)
+    # would otherwise pass with every daemon test silently skipped.
+    raise ImportError(f"{TOOLS}/sdtest.py (the NotifyListener) is missing")
 sys.path.insert(0, str(TOOLS))
 from sdtest import Message, NotifyListener  # noqa: E402
 
