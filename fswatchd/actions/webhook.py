@@ -71,13 +71,20 @@ def make_session(ca_file: str | None = None) -> aiohttp.ClientSession:
     Args:
         ca_file: extra trusted CAs for every webhook (PEM), or ``None``.
     Returns:
-        an ``aiohttp.ClientSession`` that verifies certificates (:func:`make_ssl_context`);
-        the caller closes it at shutdown. Proxies are per action (:func:`env_proxy`).
+        an ``aiohttp.ClientSession`` that verifies certificates (:func:`make_ssl_context`)
+        and keeps no cookies; the caller closes it at shutdown. Proxies are per action
+        (:func:`env_proxy`).
     Raises:
         ValueError: see :func:`make_ssl_context`.
     """
     connector = aiohttp.TCPConnector(ssl=make_ssl_context(ca_file))
-    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT})
+    # No cookie jar: every delivery stands alone, and a cookie one receiver sets must not
+    # be sent again, to it or to another rule's webhook on the same host.
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 def env_proxy(url: str) -> dict[str, Any]:

@@ -272,6 +272,24 @@ async def test_keep_alive_reuses_one_connection(
     assert len(server.connections) == 1
 
 
+async def test_a_receivers_cookie_is_never_sent_back(
+    server: HookServer, session: aiohttp.ClientSession
+) -> None:
+    """1. A receiver, reached by a host name (aiohttp keeps no cookie from an IP address),
+    answers the first POST with Set-Cookie. 2. Two more POSTs through the daemon's session,
+    the second to another path as another rule's webhook would be: neither carries a
+    Cookie header. Each delivery stands alone; one receiver's cookie must not reach it
+    again, nor another webhook on the same host."""
+    url = server.url.replace("127.0.0.1", "localhost")
+    server.script(Answer(200, headers={"Set-Cookie": "session=s3cret; Path=/"}))
+    assert (await action(url, session, Sleeps()).run(make_job())).ok
+    assert (await action(url, session, Sleeps()).run(make_job())).ok
+    other = url.replace("/hook", "/other-rule")
+    assert (await action(other, session, Sleeps()).run(make_job())).ok
+    assert [r.path for r in server.requests] == ["/hook", "/hook", "/other-rule"]
+    assert [r.headers.get("Cookie") for r in server.requests] == [None, None, None]
+
+
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
