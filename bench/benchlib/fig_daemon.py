@@ -47,7 +47,14 @@ from .proc import Child
 from .results import Metric
 from .watchers import FSWATCHD, PEERS, WatcherSpec, importable
 
-__all__ = ["commands_rule", "run_commands", "run_latency", "run_memory", "run_webhooks"]
+__all__ = [
+    "commands_rule",
+    "run_commands",
+    "run_latency",
+    "run_memory",
+    "run_webhooks",
+    "webhooks_rule",
+]
 
 P50 = Metric("p50", "ms")
 P99 = Metric("p99", "ms")
@@ -262,15 +269,20 @@ def run_webhooks(ctx: Context) -> None:
     interleave(ctx, 6, case, specs, measure, (RATE, CONNECTIONS))
 
 
+def webhooks_rule(root: Path, url: str, concurrency: int) -> dict[str, Any]:
+    """Figure 6's rule for ``fswatchd run``: each CLOSE_WRITE in ``root`` POSTs the event to
+    ``url`` (no retries), at most ``concurrency`` at a time."""
+    return {"watch": str(root), "events": ["CLOSE_WRITE"], "concurrency": concurrency,
+            "actions": [{"webhook": {"url": url, "retries": 0}}]}  # fmt: skip
+
+
 def _post_all(ctx: Context, spec: WatcherSpec, work: Path, url: str, receiver: Runner) -> int:
     """Make the N POSTs happen and wait until the receiver has them; their start (mono ns)."""
     n, conc = ctx.sizes["webhooks"], ctx.sizes["concurrency"]
     if spec is FSWATCHD_RUN:
         root = work / "root"
         root.mkdir()
-        rule = {"watch": str(root), "events": ["CLOSE_WRITE"], "concurrency": conc,
-                "actions": [{"webhook": {"url": url, "retries": 0}}]}  # fmt: skip
-        runner = start_fswatchd(work, rule, ctx.timeout)
+        runner = start_fswatchd(work, webhooks_rule(root, url, conc), ctx.timeout)
         t0 = time.monotonic_ns()
         argv = [str(ctx.producer), "flat", str(root), str(n), "w_"]
     else:
