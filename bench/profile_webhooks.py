@@ -7,16 +7,22 @@ usage: profile_webhooks.py [--webhooks N] [--runs R] [--concurrency C] [--pause 
 Starts the aiohttp receiver (``peers/receiver.py``) and ``fswatchd run`` on figure 6's rule
 (one rule on a watched directory, ``events: [CLOSE_WRITE]``, ``webhook: {url, retries:
 0}``, the suite's settings), writes N files there with the C producer, waits until the
-receiver has N POSTs, and prints the rate (N over first file to the receiver's last stamp,
-as figure 6 counts it), the daemon's CPU per POST (user and system microseconds, from
-/proc/PID/stat, read after READY=1 and after the last POST arrived), the receiver's CPU per
-POST, the connections used, and the inotify queue overflows the daemon reported (each is a
-rescan, whose cost is in the CPU figures). With several ``--source`` checkouts (fswatchd's
-package directory is taken from each, imported ahead of any installed copy), their runs
-alternate A B A B, and medians per source end the output: an A/B of two versions on one
-noisy machine. ``--floor`` adds figure 6's floor to the alternation (``peers/aiohttp_floor.py``,
-a bare aiohttp session posting N bodies, its CPU counted the same way): what a POST costs
-without fswatchd around it.
+receiver has N POSTs, and prints:
+
+* the rate: N over first file to the receiver's last stamp, as figure 6 counts it;
+* the daemon's CPU per POST, user and system microseconds, from /proc/PID/stat read after
+  READY=1 and after the last POST arrived; and the receiver's;
+* ``per_receiver``: the daemon's CPU as a percentage of the receiver's. The receiver does
+  the same work per POST in every run, and the machine's own drift from run to run moves
+  both, so this ratio is the steadier figure for an A/B;
+* the connections used, and the inotify queue overflows the daemon reported (each is a
+  rescan, whose cost is in the CPU figures).
+
+With several ``--source`` checkouts (fswatchd's package directory is taken from each,
+imported ahead of any installed copy), their runs alternate A B A B, and medians per
+source end the output: an A/B of two versions on one noisy machine. ``--floor`` adds
+figure 6's floor to the alternation (``peers/aiohttp_floor.py``, a bare aiohttp session
+posting N bodies, its CPU counted the same way): what a POST costs without fswatchd.
 
 To see where the daemon's time goes, attach a profiler to the pid printed at each start
 (``py-spy record -p PID``); ``--pause S`` waits S seconds after printing it before the
@@ -67,10 +73,11 @@ def one_run(source: Path | None, producer: Path, args: argparse.Namespace) -> di
     last = max(int(stamp) for stamp, _, _ in received)
     r["rate"] = n / ((last - r.pop("t0")) / 1e9)
     r["connections"] = len({port for _, port, _ in received})
+    r["per_receiver"] = 100 * (r["user_us"] + r["sys_us"]) / r["receiver_us"]
     return {k: r[k] for k in _COLUMNS}
 
 
-_COLUMNS = ("rate", "user_us", "sys_us", "receiver_us", "connections", "overflows")
+_COLUMNS = ("rate", "user_us", "sys_us", "receiver_us", "per_receiver", "connections", "overflows")
 
 
 def _measured(poster: Child, receiver: Child, n: int, start: Callable[[], int]) -> dict[str, float]:
