@@ -24,6 +24,11 @@ source end the output: an A/B of two versions on one noisy machine. ``--floor`` 
 figure 6's floor to the alternation (``peers/aiohttp_floor.py``, a bare aiohttp session
 posting N bodies, its CPU counted the same way): what a POST costs without fswatchd.
 
+N is kept under the rule's hard cap (10 x queue_limit, 10,000 pending jobs) and the
+kernel's queue (fs.inotify.max_queued_events, 16,384 here; a file written is CREATE,
+MODIFY, CLOSE_WRITE): a daemon slowed by a profiler overflows from about 8,000 files, and
+a run with files lost to either fails.
+
 To see where the daemon's time goes, attach a profiler to the pid printed at each start
 (``py-spy record -p PID``); ``--pause S`` waits S seconds after printing it before the
 first file is written, so the profile can start before the POSTs do.
