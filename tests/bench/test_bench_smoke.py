@@ -125,3 +125,25 @@ def test_profile_commands_reports_rate_and_cpu() -> None:
     }  # fmt: skip
     assert figures["rate"] > 0 and figures["max_running"] >= 1
     assert 0 <= figures["busy_pct"] <= 100 and figures["full_cpu_rate"] >= 0
+
+
+def test_profile_webhooks_reports_rate_and_cpu() -> None:
+    """bench/profile_webhooks.py, 40 POSTs, this checkout and the aiohttp floor: a line per
+    run and a median for each, with a rate, CPU per POST, every POST on at most 16
+    connections and no overflow."""
+    argv = [
+        sys.executable, str(REPO / "bench" / "profile_webhooks.py"), "--runs", "1",
+        "--webhooks", "40", "--source", str(REPO), "--floor",
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    medians = [line for line in proc.stdout.splitlines() if line.startswith("median ")]
+    assert [m.split(":")[0] for m in medians] == [f"median {REPO}", "median aiohttp-floor"]
+    for median in medians:
+        figures = json.loads(median.split(": ", 1)[1])
+        assert set(figures) == {
+            "rate", "user_us", "sys_us", "receiver_us", "per_receiver", "connections",
+            "overflows",
+        }  # fmt: skip
+        assert figures["rate"] > 0 and 1 <= figures["connections"] <= 16
+        assert figures["overflows"] == 0
