@@ -290,6 +290,20 @@ async def test_a_receivers_cookie_is_never_sent_back(
     assert [r.headers.get("Cookie") for r in server.requests] == [None, None, None]
 
 
+async def test_a_rules_cookie_header_is_sent_as_written(
+    server: HookServer, session: aiohttp.ClientSession
+) -> None:
+    """A rule's own ``Cookie`` header, after a receiver set a cookie of its own, arrives
+    byte for byte: not re-parsed, merged or reordered with a stored cookie."""
+    url = server.url.replace("127.0.0.1", "localhost")
+    server.script(Answer(200, headers={"Set-Cookie": "session=s3cret; Path=/"}))
+    assert (await action(url, session, Sleeps()).run(make_job())).ok
+    written = 'tok=x y; other="q"'
+    hook = action(url, session, Sleeps(), headers={"Cookie": written})
+    assert (await hook.run(make_job())).ok
+    assert server.requests[1].headers.get("Cookie") == written
+
+
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
