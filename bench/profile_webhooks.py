@@ -149,7 +149,8 @@ def _post_floor(
         # Its CPU is counted from its first line (printed with the session made, just
         # before the first POST), so its imports are not in it; the few POSTs it makes
         # before /proc is read are (well under 1 % at N = 4,000).
-        floor.out.wait_lines(1, time.monotonic() + 30)
+        if not floor.out.wait_lines(1, time.monotonic() + 30):
+            raise RuntimeError(f"the aiohttp floor did not start: {floor.stderr_tail()}")
         t0 = int(floor.out.tail().split()[0])
         r = _measured(floor, receiver, args.webhooks, lambda: t0)
         r["overflows"] = 0

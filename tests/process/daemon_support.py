@@ -45,7 +45,10 @@ TOOLS = Path(__file__).resolve().parents[2].parent / "shared" / "tools"
 if not (TOOLS / "sdtest.py").is_file():
     # An error, not a skip: a checkout outside the project tree (a worktree elsewhere)
     # would otherwise pass with every daemon test silently skipped.
-    raise ImportError(f"{TOOLS}/sdtest.py (the NotifyListener) is missing")
+    raise ImportError(
+        f"{TOOLS}/sdtest.py (the NotifyListener) is missing: run the tests from a checkout"
+        " beside ../shared (or link ../shared/tools to it there)"
+    )
 sys.path.insert(0, str(TOOLS))
 from sdtest import Message, NotifyListener  # noqa: E402
 
