@@ -272,34 +272,42 @@ async def test_keep_alive_reuses_one_connection(
     assert len(server.connections) == 1
 
 
+@pytest.fixture
+def named_url(server: HookServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A hook URL with a host name (aiohttp keeps no cookie from an IP address) that needs
+    no resolver: the test server is also the HTTP proxy (HTTP_PROXY, read when each
+    action is built), and a plain-HTTP request through a proxy names its target in the
+    request line only."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/hook"))
+    return "http://receiver.test/hook"
+
+
 async def test_a_receivers_cookie_is_never_sent_back(
-    server: HookServer, session: aiohttp.ClientSession
+    server: HookServer, session: aiohttp.ClientSession, named_url: str
 ) -> None:
-    """1. A receiver, reached by a host name (aiohttp keeps no cookie from an IP address),
-    answers the first POST with Set-Cookie. 2. Two more POSTs through the daemon's session,
-    the second to another path as another rule's webhook would be: neither carries a
-    Cookie header. Each delivery stands alone; one receiver's cookie must not reach it
-    again, nor another webhook on the same host."""
-    url = server.url.replace("127.0.0.1", "localhost")
+    """1. A receiver answers the first POST with Set-Cookie. 2. Two more POSTs through the
+    daemon's session, the second to another path as another rule's webhook would be:
+    neither carries a Cookie header. Each delivery stands alone; one receiver's cookie
+    must not reach it again, nor another webhook on the same host."""
     server.script(Answer(200, headers={"Set-Cookie": "session=s3cret; Path=/"}))
-    assert (await action(url, session, Sleeps()).run(make_job())).ok
-    assert (await action(url, session, Sleeps()).run(make_job())).ok
-    other = url.replace("/hook", "/other-rule")
-    assert (await action(other, session, Sleeps()).run(make_job())).ok
+    other = named_url.replace("/hook", "/other-rule")
+    for url in (named_url, named_url, other):
+        assert (await action(url, session, Sleeps()).run(make_job())).ok
     assert [r.path for r in server.requests] == ["/hook", "/hook", "/other-rule"]
     assert [r.headers.get("Cookie") for r in server.requests] == [None, None, None]
 
 
 async def test_a_rules_cookie_header_is_sent_as_written(
-    server: HookServer, session: aiohttp.ClientSession
+    server: HookServer, session: aiohttp.ClientSession, named_url: str
 ) -> None:
     """A rule's own ``Cookie`` header, after a receiver set a cookie of its own, arrives
     byte for byte: not re-parsed, merged or reordered with a stored cookie."""
-    url = server.url.replace("127.0.0.1", "localhost")
     server.script(Answer(200, headers={"Set-Cookie": "session=s3cret; Path=/"}))
-    assert (await action(url, session, Sleeps()).run(make_job())).ok
+    assert (await action(named_url, session, Sleeps()).run(make_job())).ok
     written = 'tok=x y; other="q"'
-    hook = action(url, session, Sleeps(), headers={"Cookie": written})
+    hook = action(named_url, session, Sleeps(), headers={"Cookie": written})
     assert (await hook.run(make_job())).ok
     assert server.requests[1].headers.get("Cookie") == written
 
