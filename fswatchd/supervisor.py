@@ -25,6 +25,7 @@ import aiohttp
 
 from .actions.command import install_child_watcher
 from .actions.spawn import cloexec_inherited_fds
+from .actions.transport import kill_running
 from .actions.webhook import make_session
 from .assemble import build_runtimes, dispatch_settings
 from .dispatch import Dispatcher, RuleRuntime
@@ -258,7 +259,10 @@ class Daemon:
     async def _second_signal(self) -> None:
         while (await self._signals.get()) not in _STOP_SIGNALS:
             pass  # a reload during a stop is moot
-        log.warning("second stop signal: exiting now without waiting for actions")
+        # Not waiting is no reason to leave them running: from a terminal nothing else
+        # would stop them (each has a session of its own; under systemd, the cgroup would).
+        killed = kill_running()
+        log.warning("second stop signal: exiting now; %d running actions killed", killed)
         logging.shutdown()
         os._exit(FORCED_EXIT)
 

@@ -13,12 +13,14 @@ CPU per child. ``select.epoll.register`` is one C call. See epoll(7), pidfd_open
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import select
+import signal
 from collections.abc import Callable, Mapping
 
-__all__ = ["ChildFds", "ChildTransport"]
+__all__ = ["ChildFds", "ChildTransport", "kill_running"]
 
 #: Bytes read per wake-up of a pipe (asyncio's pipe transports read 256 KiB).
 _READ_SIZE = 256 * 1024
@@ -26,6 +28,24 @@ _READ_SIZE = 256 * 1024
 _MAX_READY = 64
 #: Seconds between attempts to reap a child that exited but is held by a tracer.
 _REAP_RETRY = 0.05
+#: Pids of the children of every transport, until reaped. Each leads its own process
+#: group, whose id it holds until reaped (a zombie's pid is not reused).
+_RUNNING: set[int] = set()
+
+
+def kill_running(sig: int = signal.SIGKILL) -> int:
+    """Send ``sig`` to the process group of every child a :class:`ChildTransport` watches
+    and has not reaped (killpg(2)); for an exit that will not wait for them.
+
+    Returns:
+        the number of process groups signalled.
+    """
+    signalled = 0
+    for pid in _RUNNING:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+            signalled += 1
+    return signalled
 
 
 class ChildFds:
@@ -143,6 +163,7 @@ class ChildTransport(asyncio.SubprocessTransport):
             for fd in added:
                 fds.remove(fd)
             raise
+        _RUNNING.add(pid)
 
     def get_pid(self) -> int:
         """The child's pid (and process group id)."""
@@ -193,6 +214,7 @@ class ChildTransport(asyncio.SubprocessTransport):
             self._loop.call_later(_REAP_RETRY, self._on_exit)
             return
         self._returncode = returncode
+        _RUNNING.discard(self._pid)
         self._protocol.process_exited()
         self._maybe_lost()
 
