@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,10 +96,20 @@ async def run_job(rule: DispatchRule, job: Job, clock: Callable[[], float]) -> J
 
 
 async def _run_action(action: Action, job: Job, clock: Callable[[], float]) -> Outcome | None:
-    """``action.run(job)``; None if it raised (logged here with its traceback, once)."""
+    """``action.run(job)``; None if it raised (logged here with its traceback, once).
+
+    Raises:
+        asyncio.CancelledError: the job was cancelled (the daemon's stop); the action has
+            cleaned up (a child is terminated first) and its failed outcome is logged.
+    """
     start = clock()
     try:
         return await action.run(job)
+    except asyncio.CancelledError:
+        # Every action ends in one outcome: this one's is that the stop cut it short.
+        error = "stopped before it finished: the daemon is stopping"
+        log_outcome(_failed(action, job, clock() - start, error))
+        raise
     except Exception as exc:
         # The Action protocol says failures come back as outcomes; one that raises is a
         # bug in that action, and must cost only this job, never the daemon.
@@ -110,16 +121,20 @@ async def _run_action(action: Action, job: Job, clock: Callable[[], float]) -> O
             exc_info=True,
             extra={"journal": {"FSWATCHD_RULE": job.rule, "FSWATCHD_EVENT_ID": job.event_id}},
         )
-        log_outcome(
-            Outcome(
-                rule=job.rule,
-                action=action.kind,
-                event_id=job.event_id,
-                path=job.event.path,
-                mask=job.event.mask,
-                ok=False,
-                duration=max(0.0, clock() - start),
-                error=f"the action raised {type(exc).__name__}: {exc}",
-            )
-        )
+        error = f"the action raised {type(exc).__name__}: {exc}"
+        log_outcome(_failed(action, job, clock() - start, error))
         return None
+
+
+def _failed(action: Action, job: Job, duration: float, error: str) -> Outcome:
+    """The failed outcome of an action that returned none itself."""
+    return Outcome(
+        rule=job.rule,
+        action=action.kind,
+        event_id=job.event_id,
+        path=job.event.path,
+        mask=job.event.mask,
+        ok=False,
+        duration=max(0.0, duration),
+        error=error,
+    )

@@ -52,6 +52,7 @@ def test_stop_timeout_terminates_the_process_group(start_daemon, tmp_path: Path)
        (a second rule's action proves the daemon has taken in all three events).
     2. SIGTERM: exit 0 within a few seconds; the child and both grandchildren are gone
        (SIGTERM to the group, then SIGKILL); the log says 2 queued actions were not started.
+    3. The stopped action still has its one outcome, failed, saying the stop cut it short.
     """
     root, other = tmp_path / "in", tmp_path / "other"
     root.mkdir()
@@ -80,6 +81,8 @@ def test_stop_timeout_terminates_the_process_group(start_daemon, tmp_path: Path)
     assert not pids_alive(procs)
     assert daemon.log_matches(r"WARNING .*\b2 queued actions were not started")
     assert daemon.log_matches(r"stop 3/4: terminating 1 running actions")
+    stopped = r"WARNING fswatchd\[stuck\]: shell for .*/in/a failed: stopped before it finished"
+    assert daemon.log_matches(stopped)
 
 
 def test_second_sigterm_exits_at_once(start_daemon, tmp_path: Path) -> None:
