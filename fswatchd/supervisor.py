@@ -248,10 +248,13 @@ class Daemon:
         discarded = await self.dispatcher.drain(settings.stop_timeout)
         if discarded:
             log.warning("%d queued actions were not started", discarded)
-        if self.dispatcher.stats.running:
-            log.info("stop 3/4: terminating %d running actions", self.dispatcher.stats.running)
+        running = self.dispatcher.stats.running
+        if running:
+            log.info("stop 3/4: terminating %d running actions", running)
             async with asyncio.timeout(settings.kill_grace + 10):
                 await self.dispatcher.cancel_all()
+        else:
+            log.info("stop 3/4: no running action to terminate")
         log.info("stop 4/4: done")
         self._log_stragglers()
         force.cancel()

@@ -43,6 +43,7 @@ def test_stop_waits_for_a_slow_action(start_daemon, tmp_path: Path) -> None:
     assert elapsed < 10, elapsed
     assert daemon.log_matches(r"INFO fswatchd\[slow\]: slow output$")
     assert daemon.log_matches(r"INFO fswatchd\[slow\]: shell for .*/in/f exited 0")
+    assert daemon.log_matches(r"stop 3/4: no running action to terminate")
     assert daemon.log_matches(r"stop 4/4: done")
 
 
