@@ -11,6 +11,7 @@ import asyncio
 import faulthandler
 import gc
 import logging
+import os
 
 from ..logs import LEVELS, TARGETS, setup_logging
 from ..rules import RuleSet, config_path, load_ruleset
@@ -51,7 +52,8 @@ def main(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     ruleset = load_ruleset(path)
     setup_logging(args.log_target, args.log_level or ruleset.settings.log_level)
-    log.info("starting with %s: %d rules", path, len(ruleset.rules))
+    # The pid, for `kill -HUP` (reload) from a terminal, where nothing else shows it.
+    log.info("starting with %s: %d rules (pid %d)", path, len(ruleset.rules), os.getpid())
     daemon = _run(path, ruleset)
     del ruleset  # the daemon owns the rules: after a reload, nothing here keeps the first
     asyncio.run(daemon)

@@ -41,6 +41,7 @@ def test_ready_only_after_every_watch_is_in_place(start_daemon, tmp_path: Path) 
     2. READY=1 arrives with STATUS= naming the watch count, which the kernel confirms.
     3. Files created at once in the root, the deepest and the last directories are acted on.
     4. A later STATUS= update reports the events.
+    5. The first log line gives the daemon's pid (for `kill -HUP` from a terminal).
     """
     root = tmp_path / "tree"
     deep = root.joinpath(*(f"d{i}" for i in range(12)))
@@ -67,6 +68,7 @@ def test_ready_only_after_every_watch_is_in_place(start_daemon, tmp_path: Path) 
     assert inotify_watch_count(daemon.pid) == watches
     update = daemon.notified(lambda m: "READY" not in m.fields and "STATUS" in m.fields)
     assert re.search(r"\b4 events\b", update.fields["STATUS"]), update.raw
+    assert daemon.log_matches(rf"INFO fswatchd: starting with .* \(pid {daemon.pid}\)$")
     assert daemon.stop() == 0
 
 
