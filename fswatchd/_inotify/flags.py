@@ -12,7 +12,16 @@ import functools
 import os
 from typing import NewType
 
-__all__ = ["EVENT_BITS", "Cookie", "InitFlag", "Mask", "Wd", "mask_names", "parse_mask"]
+__all__ = [
+    "EVENT_BITS",
+    "SUBSCRIBABLE_NAMES",
+    "Cookie",
+    "InitFlag",
+    "Mask",
+    "Wd",
+    "mask_names",
+    "parse_mask",
+]
 
 #: A watch descriptor as returned by inotify_add_watch(2); -1 marks an overflow record.
 Wd = NewType("Wd", int)
@@ -95,6 +104,12 @@ EVENT_BITS: tuple[Mask, ...] = (
     Mask.IGNORED,
     Mask.ERROR,
     Mask.ISDIR,
+)
+
+#: The names a watch can subscribe to (inotify_add_watch(2)'s event bits, then the
+#: CLOSE, MOVE and ALL aliases), comma-separated, for error messages.
+SUBSCRIBABLE_NAMES = ", ".join(
+    [str(bit.name) for bit in EVENT_BITS if bit & Mask.ALL] + ["CLOSE", "MOVE", "ALL"]
 )
 
 

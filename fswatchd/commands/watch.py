@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
-from .._inotify.flags import parse_mask
+from .._inotify.flags import SUBSCRIBABLE_NAMES, parse_mask
 from ..errors import WatchError
 from ..events import Mask
 from ..logs import setup_logging
@@ -73,8 +73,11 @@ def parse_events(text: str) -> int:
     for name in text.split(","):  # one at a time, so a refusal names the culprit
         try:
             bits = int(parse_mask(name))
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+        except ValueError:
+            # Not parse_mask's own message: it lists every Mask name, watch flags too.
+            raise argparse.ArgumentTypeError(
+                f"unknown event name {name.strip()!r}; valid: {SUBSCRIBABLE_NAMES}"
+            ) from None
         if bits & ~_SELECTABLE:
             raise argparse.ArgumentTypeError(
                 f"{name.strip()!r} is not an event to watch for; {hint}"

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pathspec
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from .._inotify.flags import EVENT_BITS, Mask, parse_mask
+from .._inotify.flags import SUBSCRIBABLE_NAMES, Mask, parse_mask
 from ..template import PLACEHOLDERS, compile_template
 
 __all__ = [
@@ -52,11 +52,6 @@ _SHELL_PLACEHOLDER = re.compile(r"(?<![$\w])\{(" + "|".join(sorted(PLACEHOLDERS)
 #: The largest uid or gid: uid_t is 32 bits and (uid_t)-1 means "no change" to setreuid(2).
 MAX_ID = 2**32 - 2
 
-_EVENT_NAMES = ", ".join(
-    [str(bit.name) for bit in EVENT_BITS if bit & Mask.ALL] + ["CLOSE", "MOVE", "ALL"]
-)
-
-
 def absolute(value: str) -> str:
     """An absolute, lexically normalised path (``/a//b/`` -> ``/a/b``); else ValueError."""
     if not value.startswith("/"):
@@ -87,7 +82,7 @@ def parse_events(value: Any) -> Mask:
         try:
             mask |= parse_mask(name)
         except ValueError:
-            raise ValueError(f"unknown event {name!r}; valid: {_EVENT_NAMES}") from None
+            raise ValueError(f"unknown event {name!r}; valid: {SUBSCRIBABLE_NAMES}") from None
     return subscribable(mask)
 
 

@@ -17,7 +17,7 @@ from fswatchd.commands.watch import add_arguments, parse_events
         ("CREATE, IN_ISDIR", "'IN_ISDIR' is not an event to watch for"),
         ("q_overflow", "'q_overflow' is not an event to watch for"),
         (",", "',' names no event"),
-        ("create,bogus", "unknown inotify event name 'bogus'"),
+        ("create,bogus", "unknown event name 'bogus'; valid: ACCESS, MODIFY, ATTRIB,"),
     ],
     ids=["watch-flag", "isdir-with-prefix", "overflow", "only-commas", "unknown"],
 )
@@ -25,6 +25,17 @@ def test_refused_event_names_are_named(text: str, message: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError) as info:
         parse_events(text)
     assert str(info.value).startswith(message)
+
+
+def test_the_names_offered_for_an_unknown_one_are_all_accepted() -> None:
+    """Every name the refusal of an unknown name lists is one -e accepts (it once listed
+    ONESHOT, ISDIR, Q_OVERFLOW ... and then refused them)."""
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        parse_events("bogus")
+    offered = str(info.value).split("valid: ", 1)[1].split(", ")
+    assert {"CREATE", "DELETE_SELF", "CLOSE", "MOVE", "ALL"} <= set(offered)
+    for name in offered:
+        assert parse_events(name)
 
 
 def test_event_names_and_aliases() -> None:
