@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -111,9 +112,17 @@ def open_journal(directory: str | None = None) -> Any:
     except OSError as exc:
         raise FswatchdError(f"cannot read the journal in {directory}: {exc}") from exc
     if not has_any:
-        where = f"in {directory}" if directory else "(are you root or in group systemd-journal?)"
-        raise FswatchdError(f"no journal entries readable {where}")
+        raise FswatchdError(f"no journal entries readable {_where(directory, os.geteuid())}")
     return reader
+
+
+def _where(directory: str | None, euid: int) -> str:
+    """Where no entry was found, with the likely reason (journalctl(1)'s access rules)."""
+    if directory:
+        return f"in {directory}"
+    if euid == 0:
+        return "(no journal on this machine: is systemd-journald running?)"
+    return "(are you root or in group systemd-journal?)"
 
 
 def _unit_name(unit: str) -> str:
