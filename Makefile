@@ -79,6 +79,9 @@ FIXPATHS   := sed -e 's|/usr/local/bin/fswatchd|$(BINDIR)/fswatchd|g' \
 .PHONY: install uninstall
 
 install:
+	# What the service needs on a bare Debian: the venv module and the journal binding
+	# (a compiler is not needed; where there is one, the C spawn helper is built too).
+	scripts/system-deps python3-venv python3-systemd
 	test -x $(DESTDIR)$(VENVDIR)/bin/python || \
 	    $(INSTALL_PYTHON) -m venv --system-site-packages $(DESTDIR)$(VENVDIR)
 	# --system-site-packages: Debian's python3-systemd satisfies the extra without a compiler
