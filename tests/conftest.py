@@ -14,6 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# Opens /dev/null once for the life of the process (the fd children's unused streams are
+# duplicated from). Imported here, before any test, so that the fd guard below does not
+# take it for a leak of whichever test happens to import the module first.
+import fswatchd.actions.spawn  # noqa: F401
+
 __all__: list[str] = []
 
 # Children killed at the end of a test are reaped by asyncio's child watcher, which may run
