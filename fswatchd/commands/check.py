@@ -134,9 +134,17 @@ def _action(action: Action) -> str:
     if isinstance(action, RunAction):
         return f"run    {shlex.join(action.run)}  (timeout {action.timeout:g} s)"
     if isinstance(action, ShellAction):
-        return f"shell  {action.shell!r}  (timeout {action.timeout:g} s)"
+        return f"shell  {_script(action.shell)}  (timeout {action.timeout:g} s)"
     hook = action.webhook
     return f"webhook POST {hook.url}  (timeout {hook.timeout:g} s, {hook.retries} retries)"
+
+
+def _script(script: str) -> str:
+    """A shell script as one shell word, as written; Python's repr (escapes) only for one
+    holding a control character such as a newline, which would break the line."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in script):
+        return repr(script)
+    return shlex.quote(script)
 
 
 def _estimate_line(estimate: Estimate, limit: int | None) -> str:

@@ -201,8 +201,9 @@ rules:
     debounce: 0.5
     actions:
       - run: [/usr/bin/ingest, --src, "{{path}}"]
-      - shell: 'wc -l "$FSWATCHD_PATH"'
+      - shell: 'printf "%s\\n" "$FSWATCHD_PATH"'
       - webhook: {{url: "https://hooks.example/x", timeout: 5}}
+      - shell: "echo one\\necho two"
   - name: loop
     watch: {inbox}
     recursive: false
@@ -217,7 +218,11 @@ rules:
     assert "  include  *.csv" in out
     assert "debounce 0.5 s, concurrency 4, on_busy queue" in out
     assert "  action 1 run    /usr/bin/ingest --src '{path}'  (timeout 60 s)" in out
+    # The script as written (one shell word), not Python's repr with doubled backslashes;
+    # repr only for one that holds a newline, to keep it on its line.
+    assert """  action 2 shell  'printf "%s\\n" "$FSWATCHD_PATH"'  (timeout 60 s)""" in out
     assert "  action 3 webhook POST https://hooks.example/x  (timeout 5 s, 5 retries)" in out
+    assert "  action 4 shell  'echo one\\necho two'  (timeout 60 s)" in out
     assert f"  watch    {inbox}  (direct children only)" in out
     assert "watches: 1 directory; fs.inotify.max_user_watches is " in out
     assert "warning: " in out and "events OPEN fire" in out
