@@ -52,6 +52,7 @@ _SHELL_PLACEHOLDER = re.compile(r"(?<![$\w])\{(" + "|".join(sorted(PLACEHOLDERS)
 #: The largest uid or gid: uid_t is 32 bits and (uid_t)-1 means "no change" to setreuid(2).
 MAX_ID = 2**32 - 2
 
+
 def absolute(value: str) -> str:
     """An absolute, lexically normalised path (``/a//b/`` -> ``/a/b``); else ValueError."""
     if not value.startswith("/"):
