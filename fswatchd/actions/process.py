@@ -21,14 +21,13 @@ Signals go to the whole process group (killpg(2)): the child was started in a ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .spawn import spawn_exec
+from .transport import killpg
 
 __all__ = [
     "DRAIN_AFTER_EXIT",
@@ -149,12 +148,6 @@ class ChildExit:
     timed_out: bool
 
 
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    """killpg(2), ignoring a group that is already gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
-
-
 async def _stop_group(
     pgid: int, gone: asyncio.Future[None], grace: float, *, kill_wait: float = KILL_WAIT
 ) -> None:
@@ -170,12 +163,12 @@ async def _stop_group(
     ignore SIGTERM. The group id cannot name another group meanwhile, because Linux does not
     reuse a pid while any process still has it as its group id.
     """
-    _killpg(pgid, signal.SIGTERM)
+    killpg(pgid, signal.SIGTERM)
     try:
         await _done_within(gone, grace)
     finally:
         # Also on a second cancellation during the grace period: kill now, then propagate.
-        _killpg(pgid, signal.SIGKILL)
+        killpg(pgid, signal.SIGKILL)
     if kill_wait > 0:
         await _done_within(gone, kill_wait)
 

@@ -43,7 +43,7 @@ import subprocess
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from .transport import ChildFds, ChildTransport
+from .transport import ChildFds, ChildTransport, killpg
 
 __all__ = [
     "ChildSpawner",
@@ -275,8 +275,7 @@ def _close_all(fds: Iterable[int]) -> None:
 def _kill_and_reap(pid: int, reap: Callable[[bool], int | None], fds: Iterable[int]) -> None:
     """SIGKILL the child's process group, wait for the child, close ``fds``: a child that
     cannot be watched must not run on unsupervised."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    killpg(pid, signal.SIGKILL)
     reap(True)
     _close_all(fds)
 

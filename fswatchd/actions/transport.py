@@ -13,14 +13,13 @@ CPU per child. ``select.epoll.register`` is one C call. See epoll(7), pidfd_open
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import select
 import signal
 from collections.abc import Callable, Mapping
 
-__all__ = ["ChildFds", "ChildTransport", "kill_running"]
+__all__ = ["ChildFds", "ChildTransport", "kill_running", "killpg"]
 
 #: Bytes read per wake-up of a pipe (asyncio's pipe transports read 256 KiB).
 _READ_SIZE = 256 * 1024
@@ -33,19 +32,27 @@ _REAP_RETRY = 0.05
 _RUNNING: set[int] = set()
 
 
+def killpg(pgid: int, sig: int) -> bool:
+    """killpg(2), ignoring a group that is already gone (ESRCH).
+
+    Returns:
+        True if the group was signalled.
+    """
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def kill_running(sig: int = signal.SIGKILL) -> int:
     """Send ``sig`` to the process group of every child a :class:`ChildTransport` watches
-    and has not reaped (killpg(2)); for an exit that will not wait for them.
+    and has not reaped (:func:`killpg`); for an exit that will not wait for them.
 
     Returns:
         the number of process groups signalled.
     """
-    signalled = 0
-    for pid in _RUNNING:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-            signalled += 1
-    return signalled
+    return sum(killpg(pid, sig) for pid in _RUNNING)
 
 
 class ChildFds:
