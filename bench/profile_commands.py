@@ -31,7 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -41,6 +43,8 @@ from benchlib.daemon import start_fswatchd, wait_file_lines  # noqa: E402
 from benchlib.fig_daemon import commands_rule  # noqa: E402
 
 _TICK = os.sysconf("SC_CLK_TCK")
+#: A source of runs: a checkout's path (or None, for a floor without fswatchd).
+S = TypeVar("S")
 #: Runs fswatchd's CLI with a given checkout first on sys.path (argv[1]: the checkout).
 _LAUNCH = (
     "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -105,6 +109,27 @@ def one_run(source: Path, producer: Path, args: argparse.Namespace) -> dict[str,
         }
 
 
+def alternate(
+    sources: Sequence[S],
+    runs: int,
+    measure: Callable[[S], dict[str, float]],
+    label: Callable[[S], str] = str,
+) -> None:
+    """``runs`` rounds of ``measure(source)`` for each source in turn (A B A B ...), each
+    run printed as it ends (``run N LABEL: {json}``), then the medians per source
+    (``median LABEL: {json}``); values are rounded to integers."""
+    results: dict[S, list[dict[str, float]]] = {s: [] for s in sources}
+    for run in range(runs):
+        for source in sources:
+            r = measure(source)
+            results[source].append(r)
+            line = json.dumps({k: round(v) for k, v in r.items()})
+            print(f"run {run} {label(source)}: {line}", flush=True)
+    for source, results_of in results.items():
+        med = {k: round(statistics.median(r[k] for r in results_of)) for k in results_of[0]}
+        print(f"median {label(source)}: {json.dumps(med)}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--commands", type=int, default=3000)
@@ -116,15 +141,7 @@ def main() -> int:
     args = p.parse_args()
     sources = [s.resolve() for s in args.source or [BENCH.parent]]
     producer = build_producer(BENCH / "build")
-    results: dict[Path, list[dict[str, float]]] = {s: [] for s in sources}
-    for run in range(args.runs):
-        for source in sources:
-            r = one_run(source, producer, args)
-            results[source].append(r)
-            print(f"run {run} {source}: {json.dumps({k: round(v) for k, v in r.items()})}")
-    for source, runs in results.items():
-        med = {k: round(statistics.median(r[k] for r in runs)) for k in runs[0]}
-        print(f"median {source}: {json.dumps(med)}")
+    alternate(sources, args.runs, lambda source: one_run(source, producer, args))
     return 0
 
 

@@ -37,8 +37,6 @@ first file is written, so the profile can start before the POSTs do.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,7 +51,7 @@ from benchlib.common import build_producer  # noqa: E402
 from benchlib.daemon import start_fswatchd, start_stderr_ready  # noqa: E402
 from benchlib.fig_daemon import webhooks_rule  # noqa: E402
 from benchlib.proc import Child  # noqa: E402
-from profile_commands import _LAUNCH, cpu_times  # noqa: E402
+from profile_commands import _LAUNCH, alternate, cpu_times  # noqa: E402
 
 
 def one_run(source: Path | None, producer: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -175,16 +173,8 @@ def main() -> int:
     if args.floor:
         sources.append(None)
     producer = build_producer(BENCH / "build")
-    results: dict[Path | None, list[dict[str, float]]] = {s: [] for s in sources}
-    for run in range(args.runs):
-        for source in sources:
-            r = one_run(source, producer, args)
-            results[source].append(r)
-            line = json.dumps({k: round(v) for k, v in r.items()})
-            print(f"run {run} {source or 'aiohttp-floor'}: {line}", flush=True)
-    for source, runs in results.items():
-        med = {k: round(statistics.median(r[k] for r in runs)) for k in runs[0]}
-        print(f"median {source or 'aiohttp-floor'}: {json.dumps(med)}")
+    alternate(sources, args.runs, lambda source: one_run(source, producer, args),
+              lambda source: str(source or "aiohttp-floor"))  # fmt: skip
     return 0
 
 
