@@ -10,7 +10,7 @@ DEMO   ?= /tmp/fswatchd-demo
 
 .PHONY: run watch test lint unit deps clean bench bench-smoke
 
-$(STAMP): pyproject.toml setup.py fswatchd/actions/_vfork.c scripts/system-deps
+$(STAMP): pyproject.toml setup.py fswatchd/actions/_clone.c scripts/system-deps
 	./scripts/system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -1,5 +1,5 @@
 """The one thing pyproject.toml cannot declare yet without an experimental table: the C
-helper that starts actions' children (fswatchd/actions/_vfork.c).
+helper that starts actions' children (fswatchd/actions/_clone.c).
 
 It is optional: without a C compiler and Python's headers the build skips it, and
 children are started with os.posix_spawn instead (docs/actions.md, "How a child starts").
@@ -10,8 +10,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "fswatchd.actions._vfork",
-            sources=["fswatchd/actions/_vfork.c"],
+            "fswatchd.actions._clone",
+            sources=["fswatchd/actions/_clone.c"],
             optional=True,
         )
     ]

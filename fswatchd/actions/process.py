@@ -1,7 +1,7 @@
 """Run one child in its own process group: capture its output by line, time it out, reap it.
 
 This is the runner under both ``run:`` (argv) and ``shell:`` actions. The child is started
-by a :data:`Spawner` (:class:`fswatchd.actions.spawn.ChildSpawner`: posix_spawn or vfork, a
+by a :data:`Spawner` (:class:`fswatchd.actions.spawn.ChildSpawner`: clone or posix_spawn, a
 pidfd for the exit, the output pipes read on the loop) and talks to a small
 ``asyncio.SubprocessProtocol`` of ours:
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .spawn import spawn_exec
-from .transport import killpg
+from .transport import ChildTransport, killpg
 
 __all__ = [
     "DRAIN_AFTER_EXIT",
@@ -253,6 +253,8 @@ async def run_child(
         raise
     finally:
         _close_when_exited(transport, protocol)
+    if isinstance(transport, ChildTransport) and (error := transport.start_error()) is not None:
+        raise error  # its program never ran: as a start that failed at once
     return ChildExit(transport.get_returncode(), timed_out)
 
 

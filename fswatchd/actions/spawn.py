@@ -4,12 +4,15 @@ pipes for its output, no thread and no asyncio subprocess machinery.
 :class:`ChildSpawner` is the :data:`~fswatchd.actions.process.Spawner` of actions (and
 :func:`spawn_exec`, one child with a spawner of its own, the default of ``run_child``). When
 the action sets no ``cwd``, ``user`` or ``group``, the child is started by a small C helper
-(``_vfork``, fswatchd/actions/_vfork.c: clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), three
-dup2(2), setsid(2), execve(2)); where it was not built (it is optional, for a machine
-without a C compiler), by ``os.posix_spawn``, which does the same through glibc with more
-work in the child. Python 3.11's posix_spawn has no chdir file action and cannot switch
-identity, so children that need those are started by ``subprocess.Popen`` (vfork too,
-unless a user or group must be set, which makes it fork). Either way the child gets:
+(``_clone``, fswatchd/actions/_clone.c: clone(CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID),
+three dup3(2), setsid(2), execve(2)), which returns without waiting for the child's execve;
+a step that fails in the child is learnt when it exits (127), and raised then as the
+OSError a failed start raises. Where the helper was not built (it is optional, for a
+machine without a C compiler), ``os.posix_spawn`` starts it, which does the same through
+glibc with more work in the child, and waits for the execve (CLONE_VFORK). Python 3.11's
+posix_spawn has no chdir file action and cannot switch identity, so children that need
+those are started by ``subprocess.Popen`` (vfork too, unless a user or group must be set,
+which makes it fork). Either way the child gets:
 
 * a new session (setsid(2)), so its pid is its process group id;
 * stdin from /dev/null, stdout and stderr to two pipes read from the epoll set (or to
@@ -41,9 +44,12 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .transport import ChildFds, ChildTransport, killpg
+from .transport import ChildFds, ChildTransport, ExecError, killpg
+
+if TYPE_CHECKING:
+    from ._clone import Start
 
 __all__ = [
     "ChildSpawner",
@@ -57,17 +63,17 @@ _OUTPUTS = (_STDOUT, _STDERR)
 #: Signals reset to SIG_DFL in the child, as subprocess's ``restore_signals`` does.
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _DEFAULT_PATH = os.defpath.encode()
-#: ``_vfork.spawn(path, argv, env, (fd0, fd1, fd2), reset_signals) -> (pid, pidfd)``
-_VforkSpawn = Callable[
+#: ``_clone.spawn(path, argv, env, (fd0, fd1, fd2), reset_signals) -> (pid, pidfd, start)``
+_CloneSpawn = Callable[
     [bytes, Sequence[bytes], dict[bytes, bytes], tuple[int, int, int], Sequence[int]],
-    tuple[int, int],
+    tuple[int, int, "Start"],
 ]
 
-_vfork_spawn: _VforkSpawn | None
+_clone_spawn: _CloneSpawn | None
 try:
-    from ._vfork import spawn as _vfork_spawn
+    from ._clone import spawn as _clone_spawn
 except ImportError:  # not built: setup.py makes it optional, for a machine without a compiler
-    _vfork_spawn = None
+    _clone_spawn = None
 #: What a stream nobody reads is duplicated from: one fd for the life of the process, so
 #: that no child start pays for an open(2) of /dev/null in the clone's suspended window.
 _DEV_NULL = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -120,28 +126,38 @@ def find_program(program: bytes, env: Mapping[bytes, bytes]) -> bytes:
 
 def _spawn_direct(
     argv: Sequence[bytes], env: Mapping[bytes, bytes], writers: Mapping[int, int | None]
-) -> tuple[int, int | None]:
+) -> tuple[int, int | None, ExecError | None]:
     """Start ``argv`` in a new session: stdin /dev/null, fd 1 and 2 onto ``writers``' fds
     (/dev/null for ``None``), the daemon's caught signals and SIGPIPE and SIGXFSZ at their
     defaults.
 
     Returns:
-        ``(pid, pidfd)`` from the C helper (clone(2) gives the pidfd), ``(pid, None)``
-        from os.posix_spawn.
+        ``(pid, pidfd, exec_error)`` from the C helper (clone(2) gives the pidfd; the
+        child's execve may still be to come: ``exec_error()`` tells, once it has exited,
+        whether a step in it failed), ``(pid, None, None)`` from os.posix_spawn.
     Raises:
-        OSError: the program was not found, or could not be started (execve(2)'s errno).
+        OSError: the program was not found; clone(2) failed; from os.posix_spawn, the
+            child could not be started (execve(2)'s errno).
     """
     program = find_program(argv[0], env)
     out, err = (_DEV_NULL if (fd := writers[n]) is None else fd for n in _OUTPUTS)
     stdio = (_DEV_NULL, out, err)
-    if _vfork_spawn is not None:
+    if _clone_spawn is not None:
         env = env if isinstance(env, dict) else dict(env)
-        return _vfork_spawn(program, argv, env, stdio, _DEFAULT_SIGNALS)
+        pid, pidfd, start = _clone_spawn(program, argv, env, stdio, _DEFAULT_SIGNALS)
+        return pid, pidfd, functools.partial(_exec_error, start, program)
     actions = [(os.POSIX_SPAWN_DUP2, fd, number) for number, fd in enumerate(stdio)]
     pid = os.posix_spawn(
         program, tuple(argv), env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS
     )
-    return pid, None
+    return pid, None, None
+
+
+def _exec_error(start: Start, program: bytes) -> OSError | None:
+    """The OSError of the step that failed in an exited child the C helper started (its
+    errno, ``program`` as the filename), or None if its execve(2) succeeded."""
+    code = start.error
+    return OSError(code, os.strerror(code), os.fsdecode(program)) if code else None
 
 
 class ChildSpawner:
@@ -199,7 +215,7 @@ class ChildSpawner:
         writers = {n: pipes[n][1] if n in pipes else None for n in _OUTPUTS}
         readers = {number: read_end for number, (read_end, _) in pipes.items()}
         try:
-            pid, pidfd, reap = _start(argv, env, cwd, credentials, writers)
+            pid, pidfd, reap, exec_error = _start(argv, env, cwd, credentials, writers)
         except BaseException:
             _close_all(readers.values())
             raise
@@ -217,7 +233,9 @@ class ChildSpawner:
             os.set_blocking(read_end, False)
         protocol = protocol_factory()
         try:
-            transport = ChildTransport(pid, pidfd, readers, protocol, reap, fds=self._child_fds())
+            transport = ChildTransport(
+                pid, pidfd, readers, protocol, reap, fds=self._child_fds(), exec_error=exec_error
+            )
         except BaseException:
             _kill_and_reap(pid, reap, [pidfd, *readers.values()])
             raise
@@ -274,8 +292,10 @@ def _close_all(fds: Iterable[int]) -> None:
 
 def _kill_and_reap(pid: int, reap: Callable[[bool], int | None], fds: Iterable[int]) -> None:
     """SIGKILL the child's process group, wait for the child, close ``fds``: a child that
-    cannot be watched must not run on unsupervised."""
-    killpg(pid, signal.SIGKILL)
+    cannot be watched must not run on unsupervised. Its group does not exist before its
+    setsid(2): then the child alone is killed (not reaped yet, its pid cannot be another's)."""
+    if not killpg(pid, signal.SIGKILL):
+        os.kill(pid, signal.SIGKILL)
     reap(True)
     _close_all(fds)
 
@@ -286,18 +306,20 @@ def _start(
     cwd: str | None,
     credentials: Mapping[str, Any],
     writers: Mapping[int, int | None],
-) -> tuple[int, int | None, Callable[[bool], int | None]]:
+) -> tuple[int, int | None, Callable[[bool], int | None], ExecError | None]:
     """Start the child with fd 1 and 2 onto ``writers`` (``None``: /dev/null); its pid, a
-    pidfd for it if the start made one, and its reaper (see :class:`ChildTransport`)."""
+    pidfd for it if the start made one, its reaper and, for a child whose execve may still
+    be to come, what tells once it has exited whether a step in it failed (see
+    :class:`ChildTransport`)."""
     if cwd is None and not credentials:
-        pid, pidfd = _spawn_direct(argv, env, writers)
-        return pid, pidfd, _waitpid_reaper(pid)
+        pid, pidfd, exec_error = _spawn_direct(argv, env, writers)
+        return pid, pidfd, _waitpid_reaper(pid), exec_error
     out, err = (subprocess.DEVNULL if fd is None else fd for fd in writers.values())
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
         start_new_session=True, close_fds=True, **credentials,
     )  # fmt: skip
-    return proc.pid, None, lambda block: proc.wait() if block else proc.poll()
+    return proc.pid, None, lambda block: proc.wait() if block else proc.poll(), None
 
 
 def _waitpid_reaper(pid: int) -> Callable[[bool], int | None]:

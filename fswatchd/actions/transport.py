@@ -19,7 +19,7 @@ import select
 import signal
 from collections.abc import Callable, Mapping
 
-__all__ = ["ChildFds", "ChildTransport", "kill_running", "killpg"]
+__all__ = ["ChildFds", "ChildTransport", "ExecError", "kill_running", "killpg"]
 
 #: Bytes read per wake-up of a pipe (asyncio's pipe transports read 256 KiB).
 _READ_SIZE = 256 * 1024
@@ -30,18 +30,31 @@ _REAP_RETRY = 0.05
 #: Pids of the children of every transport, until reaped. Each leads its own process
 #: group, whose id it holds until reaped (a zombie's pid is not reused).
 _RUNNING: set[int] = set()
+#: ``exec_error()`` of a child whose execve(2) may still be to come when it is watched:
+#: once the child has exited, the OSError of the step that failed in it, or None.
+ExecError = Callable[[], OSError | None]
 
 
 def killpg(pgid: int, sig: int) -> bool:
     """killpg(2), ignoring a group that is already gone (ESRCH).
 
+    A child a transport watches may not have reached its setsid(2) yet (it comes just
+    before its execve(2), which the start does not wait for): its group does not exist
+    then, and the child, alone in it to be (it has run nothing yet), gets ``sig`` by kill(2).
+    Its pid cannot be another process's until it is reaped.
+
     Returns:
-        True if the group was signalled.
+        True if the group (or that child) was signalled.
     """
     try:
         os.killpg(pgid, sig)
     except ProcessLookupError:
-        return False
+        if pgid not in _RUNNING:
+            return False
+        try:
+            os.kill(pgid, sig)
+        except ProcessLookupError:
+            return False
     return True
 
 
@@ -139,11 +152,13 @@ class ChildTransport(asyncio.SubprocessTransport):
         reap: Callable[[bool], int | None],
         *,
         fds: ChildFds,
+        exec_error: ExecError | None = None,
     ) -> None:
         """Args: the child's pid, its pidfd, {1: stdout read end, 2: stderr read end},
         the protocol, ``reap(block)`` -> exit code (``-N`` for signal N), or ``None``
-        when ``block`` is false and the child cannot be reaped yet, and the set its fds
-        join.
+        when ``block`` is false and the child cannot be reaped yet, the set its fds
+        join, and for a child whose execve(2) may still be to come, its
+        :data:`ExecError` (asked once it is reaped: see :meth:`start_error`).
 
         Raises:
             OSError: an fd could not join ``fds`` (those that did are taken out again).
@@ -155,6 +170,8 @@ class ChildTransport(asyncio.SubprocessTransport):
         self._pipes = dict(pipes)
         self._protocol = protocol
         self._reap = reap
+        self._exec_error = exec_error
+        self._start_error: OSError | None = None
         self._returncode: int | None = None
         self._lost = False
         self._fds = fds
@@ -179,6 +196,11 @@ class ChildTransport(asyncio.SubprocessTransport):
     def get_returncode(self) -> int | None:
         """Exit status, ``-N`` if killed by signal N, ``None`` until reaped."""
         return self._returncode
+
+    def start_error(self) -> OSError | None:
+        """Once reaped, the OSError of a step that failed in the child before its program
+        ran (execve(2) ENOENT, EACCES, E2BIG ...; it then exited 127); else None."""
+        return self._start_error
 
     def is_closing(self) -> bool:
         """True once both pipes are closed."""
@@ -222,6 +244,9 @@ class ChildTransport(asyncio.SubprocessTransport):
             return
         self._returncode = returncode
         _RUNNING.discard(self._pid)
+        if self._exec_error is not None:
+            self._start_error = self._exec_error()
+            self._exec_error = None  # frees the memory the child's start was copied to
         self._protocol.process_exited()
         self._maybe_lost()
 

@@ -1,7 +1,7 @@
 """The child spawner against real children: PATH search, signals, inherited fds, each way
 of starting one.
 
-``spawn_exec`` starts a child with the C helper (clone + execve, fswatchd/actions/_vfork.c)
+``spawn_exec`` starts a child with the C helper (clone + execve, fswatchd/actions/_clone.c)
 when no cwd/user/group is set, with os.posix_spawn there when the helper was not built, and
 with subprocess.Popen when a cwd/user/group is set; every test that can runs on all three
 (``ALL_STARTS``: the ``cwd`` fixture selects the way and gives the cwd that takes it).
@@ -29,18 +29,18 @@ from fswatchd.actions import spawn, transport
 from fswatchd.actions.process import ChildExit, Spawner, run_child
 from fswatchd.actions.spawn import cloexec_inherited_fds, find_program
 
-ALL_STARTS = pytest.mark.parametrize("cwd", ["vfork", "posix_spawn", "popen"], indirect=True)
+ALL_STARTS = pytest.mark.parametrize("cwd", ["clone", "posix_spawn", "popen"], indirect=True)
 
 
 @pytest.fixture
 def cwd(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
     """The ``cwd`` that makes the spawner start children the way ``request.param`` names:
-    ``vfork`` (the C helper; it must be built), ``posix_spawn`` (as without the helper),
+    ``clone`` (the C helper; it must be built), ``posix_spawn`` (as without the helper),
     ``popen`` (a cwd: subprocess.Popen)."""
-    if request.param == "vfork":
-        assert spawn._vfork_spawn is not None, "fswatchd/actions/_vfork.c was not built"
+    if request.param == "clone":
+        assert spawn._clone_spawn is not None, "fswatchd/actions/_clone.c was not built"
     elif request.param == "posix_spawn":
-        monkeypatch.setattr(spawn, "_vfork_spawn", None)
+        monkeypatch.setattr(spawn, "_clone_spawn", None)
     return "/" if request.param == "popen" else None
 
 
@@ -139,6 +139,53 @@ def test_program_not_found_or_not_executable(
         (tmp_path / "prog").chmod(mode)
     with pytest.raises(error):
         find_program(b"prog", {b"PATH": os.fsencode(tmp_path)})
+
+
+@ALL_STARTS
+@pytest.mark.parametrize("case", ["not-a-program", "argument-too-long"])
+async def test_what_execve_refuses_is_a_failed_start(
+    tmp_path: Path, cwd: str | None, case: str
+) -> None:
+    """1. An executable file with no ``#!`` line passes the PATH search, and execve(2)
+    refuses it (ENOEXEC); so it does an argument over the kernel's 128 KiB per string
+    (E2BIG). 2. run_child raises that OSError on every way of starting: the C helper learns
+    it after the child exited 127, the others at once. 3. No child is left."""
+    if case == "not-a-program":
+        prog = tmp_path / "prog"
+        prog.write_text("not a program\n")
+        prog.chmod(0o755)
+        argv, code = [os.fsencode(prog)], errno.ENOEXEC
+    else:
+        argv, code = [b"/bin/true", b"x" * 200_000], errno.E2BIG
+    with pytest.raises(OSError) as raised:
+        await run(argv, {}, cwd)
+    assert raised.value.errno == code
+    assert children() == []
+
+
+class _Exit(asyncio.SubprocessProtocol):
+    def __init__(self) -> None:
+        self.exited = asyncio.get_running_loop().create_future()
+
+    def process_exited(self) -> None:
+        self.exited.set_result(None)
+
+
+async def test_a_group_signal_right_after_the_start_reaches_the_child() -> None:
+    """1. 100 times: a child (sleep 1000) is started and its group gets SIGKILL at once,
+    with the killpg that stopping an action uses. The C helper does not wait for the
+    child's setsid(2), so the group often does not exist yet. 2. Each child is killed all
+    the same (the child alone, by its pid): none is left running, each exits by SIGKILL."""
+    spawner = spawn.ChildSpawner()
+    for _ in range(100):
+        protocol = _Exit()
+        started, _ = await spawner(
+            lambda p=protocol: p, b"sleep", b"1000", env={b"PATH": b"/bin"}, capture=()
+        )
+        assert transport.killpg(started.get_pid(), signal.SIGKILL)
+        await asyncio.wait_for(protocol.exited, 10)
+        assert started.get_returncode() == -signal.SIGKILL
+    assert children() == []
 
 
 @ALL_STARTS

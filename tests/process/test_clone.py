@@ -1,9 +1,11 @@
-"""The C helper that starts children (fswatchd/actions/_vfork.c), against real children.
+"""The C helper that starts children (fswatchd/actions/_clone.c), against real children.
 
 What the spawner relies on: argv and environment passed byte-exact; fd 0-2 taken from the
 caller's fds, even when those are themselves numbered 0-2; a new session; the named signals
-at SIG_DFL and the caller's signal mask kept; a close-on-exec pidfd for the child; every
-failure an exception, with no child left behind; bad arguments refused before any clone.
+at SIG_DFL and the caller's signal mask kept; a close-on-exec pidfd for the child; a step
+that fails in the child reported by its Start once it exited 127; the memory the child
+reads kept until it has left it, even when its Start is dropped at once; bad arguments
+refused before any clone.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 import pytest
 from child_support import children
 
-_vfork = pytest.importorskip("fswatchd.actions._vfork")
-spawn = _vfork.spawn
+_clone = pytest.importorskip("fswatchd.actions._clone")
+spawn = _clone.spawn
 
 SH = b"/bin/sh"
 
@@ -40,7 +42,7 @@ def _run(
     """Start argv with stdout and stderr on one pipe; (exit code, everything it wrote)."""
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid, pidfd = spawn(argv[0], argv, env, (devnull, w, w), signals)
+        pid, pidfd, _start = spawn(argv[0], argv, env, (devnull, w, w), signals)
     finally:
         os.close(w)
     return _finish(pid, pidfd, r)
@@ -92,12 +94,12 @@ def test_fds_numbered_below_three(
     onto itself would leave FD_CLOEXEC set, and the child's output would be lost)."""
     script = (
         "import fcntl, os, sys\n"
-        "from fswatchd.actions._vfork import spawn\n"
+        "from fswatchd.actions._clone import spawn\n"
         "os.dup2(os.open(os.devnull, os.O_RDWR), 3)\n"
         "for fd in (1, 2):\n"
         "    fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)\n"
         "sh = b'/bin/sh'\n"
-        f"pid, pidfd = spawn(sh, [sh, b'-c', b'echo out; echo err >&2'], {{}}, {fds!r}, ())\n"
+        f"pid, pidfd, _ = spawn(sh, [sh, b'-c', b'echo out; echo err >&2'], {{}}, {fds!r}, ())\n"
         "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
     )
     stderr = tmp_path / "stderr"
@@ -116,7 +118,7 @@ def test_new_session_and_none_of_our_fds(devnull: int) -> None:
     r, w = os.pipe2(os.O_CLOEXEC)
     script = b"ps -o sid= -o pgid= -p $$; echo $$; ls /proc/$$/fd"
     try:
-        pid, pidfd = spawn(
+        pid, pidfd, _start = spawn(
             SH, [SH, b"-c", script], {b"PATH": b"/usr/bin:/bin"}, (devnull, w, w), ()
         )
     finally:
@@ -160,13 +162,23 @@ def test_named_signals_at_default_and_the_mask_kept(devnull: int) -> None:
 
 
 def test_the_pidfd_is_close_on_exec_and_turns_readable_at_exit(devnull: int) -> None:
-    pid, pidfd = spawn(SH, [SH, b"-c", b"exit 7"], {}, (devnull, devnull, devnull), ())
+    pid, pidfd, _start = spawn(SH, [SH, b"-c", b"exit 7"], {}, (devnull, devnull, devnull), ())
     try:
         assert fcntl.fcntl(pidfd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
         assert select.select([pidfd], [], [], 10)[0] == [pidfd]
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
     finally:
         os.close(pidfd)
+
+
+def _exit_and_error(pid: int, pidfd: int, start: object) -> tuple[int, int | None]:
+    """Reap ``pid`` and close ``pidfd``; (its exit code, ``start.error`` after that)."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(pidfd)
+    assert start.released  # type: ignore[attr-defined]
+    return os.waitstatus_to_exitcode(status), start.error  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -178,7 +190,7 @@ def test_the_pidfd_is_close_on_exec_and_turns_readable_at_exit(devnull: int) -> 
     ],
     ids=["missing", "not-executable", "not-a-program"],
 )
-def test_a_failed_execve_raises_its_errno_and_leaves_no_child(
+def test_a_failed_execve_exits_127_with_its_errno_in_the_start(
     tmp_path: Path, devnull: int, make: str | None, code: int
 ) -> None:
     prog = tmp_path / "prog"
@@ -186,20 +198,38 @@ def test_a_failed_execve_raises_its_errno_and_leaves_no_child(
         prog.write_text(make)
         prog.chmod(0o644 if code == errno.EACCES else 0o755)
     path = os.fsencode(prog)
-    before = children()
-    with pytest.raises(OSError) as raised:
-        spawn(path, [path], {}, (devnull, devnull, devnull), ())
-    assert raised.value.errno == code
-    assert raised.value.filename == path
-    assert children() == before  # reaped by spawn itself
+    pid, pidfd, start = spawn(path, [path], {}, (devnull, devnull, devnull), ())
+    assert _exit_and_error(pid, pidfd, start) == (127, code)
 
 
-def test_a_failed_dup2_raises_ebadf(devnull: int) -> None:
-    before = children()
-    with pytest.raises(OSError) as raised:
-        spawn(SH, [SH, b"-c", b"true"], {}, (devnull, 987654, devnull), ())
-    assert raised.value.errno == errno.EBADF
-    assert children() == before
+def test_a_failed_dup3_exits_127_with_ebadf(devnull: int) -> None:
+    pid, pidfd, start = spawn(SH, [SH, b"-c", b"true"], {}, (devnull, 987654, devnull), ())
+    assert _exit_and_error(pid, pidfd, start) == (127, errno.EBADF)
+
+
+def test_a_started_program_leaves_error_0(devnull: int) -> None:
+    pid, pidfd, start = spawn(SH, [SH, b"-c", b"exit 127"], {}, (devnull,) * 3, ())
+    assert _exit_and_error(pid, pidfd, start) == (127, 0)  # its own 127, not a failed start
+
+
+def test_a_start_dropped_at_once_keeps_the_memory_its_child_reads(devnull: int) -> None:
+    """1. Each Start is dropped as soon as spawn returns, usually before its child's
+    execve, and the heap is churned (the daemon goes on at once). 2. Every child still
+    gets its own argument and environment intact: a block freed while its child reads it
+    would hand some child another's bytes or garbage."""
+    n = 200
+    started = []
+    for i in range(n):
+        r, w = os.pipe2(os.O_CLOEXEC)
+        value = b"%d-" % i + b"x" * (i % 97)
+        argv = [SH, b"-c", b'printf "%s %s" "$1" "$V"', b"sh", value]
+        pid, pidfd, _ = spawn(SH, argv, {b"V": value}, (devnull, w, w), ())
+        os.close(w)
+        junk = [bytes(1000 + k) for k in range(50)]  # reuse what a wrongly freed block held
+        del junk
+        started.append((pid, pidfd, r, value))
+    for pid, pidfd, r, value in started:
+        assert _finish(pid, pidfd, r) == (0, value + b" " + value)
 
 
 @pytest.mark.parametrize(
@@ -265,14 +295,14 @@ def test_a_list_changed_while_it_is_read_cannot_crash_it(tmp_path: Path) -> None
     failure was a segfault)."""
     script = (
         "import os, signal\n"
-        "from fswatchd.actions._vfork import spawn\n"
+        "from fswatchd.actions._clone import spawn\n"
         "null = os.open(os.devnull, os.O_RDWR)\n"
         "class Sig:\n"
         "    def __init__(self, box): self.box = box\n"
         "    def __index__(self): self.box.clear(); return int(signal.SIGPIPE)\n"
         "sigs = []\n"
         "sigs += [Sig(sigs), signal.SIGXFSZ]\n"
-        "pid, pidfd = spawn(b'/bin/true', [b'/bin/true'], {}, (null, null, null), sigs)\n"
+        "pid, pidfd, _start = spawn(b'/bin/true', [b'/bin/true'], {}, (null, null, null), sigs)\n"
         "assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0\n"
         "print('ok')\n"
     )
@@ -288,7 +318,7 @@ def test_a_list_changed_while_it_is_read_cannot_crash_it(tmp_path: Path) -> None
 # byte read: the bytes are what the daemon's loop would count.
 _GROUP_SIGNALS = r"""
 import ctypes, os, signal, sys, threading, time
-from fswatchd.actions._vfork import spawn
+from fswatchd.actions._clone import spawn
 sent, sig = int(sys.argv[1]), int(sys.argv[2])
 if sys.argv[3:] == ["reserve"]:  # as a library reserving a real-time signal does
     libc = ctypes.CDLL(None)
@@ -305,7 +335,7 @@ sender = threading.Thread(target=send)
 sender.start()
 deadline = time.monotonic() + 30
 while sender.is_alive() and time.monotonic() < deadline:
-    pid, pidfd = spawn(b"/bin/true", [b"/bin/true"], {}, (null, null, null), ())
+    pid, pidfd, _start = spawn(b"/bin/true", [b"/bin/true"], {}, (null, null, null), ())
     os.close(pidfd)
     os.waitpid(pid, 0)
 sender.join(30)
