@@ -58,7 +58,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         if name == chosen:
             module = _load(name)
             module.add_arguments(p)
-            p.set_defaults(_module=module)
+            p.set_defaults(_module=module, _parser=p)
     return parser
 
 
@@ -69,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         nothing: every ``FswatchdError`` becomes a one-line message on stderr and a code.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    args, unknown = build_parser(argv).parse_known_args(argv)
+    if unknown:  # the subcommand's usage, not the top level's (argparse's parse_args)
+        args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         code: int = args._module.main(args)
     except ConfigError as exc:
