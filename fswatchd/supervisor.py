@@ -162,10 +162,10 @@ class Daemon:
         ]
         ready(self._status())
         log.info(
-            "ready: %d rules, %d roots, %d watches",
-            len(self.ruleset.rules),
-            len(self.ruleset.roots()),
-            self.watcher.watches_in_use,
+            "ready: %s, %s, %s",
+            _counted(len(self.ruleset.rules), "rule", "rules"),
+            _counted(len(self.ruleset.roots()), "root", "roots"),
+            _counted(self.watcher.watches_in_use, "watch", "watches"),
             extra=_journal(MESSAGE_ID_READY),
         )
         await self._control()
@@ -225,9 +225,9 @@ class Daemon:
         self.dispatcher.set_rules(runtimes.values())
         await self.watcher.set_roots(self._roots(ruleset), self._mask(ruleset))
         log.info(
-            "reloaded %s: %d rules",
+            "reloaded %s: %s",
             self.config,
-            len(ruleset.rules),
+            _counted(len(ruleset.rules), "rule", "rules"),
             extra=_journal(MESSAGE_ID_RELOAD_OK),
         )
         ready(self._status())
@@ -283,8 +283,10 @@ class Daemon:
     def _status(self) -> str:
         stats = self.dispatcher.stats
         overflow = f"; last overflow {self._last_overflow}" if self._last_overflow else ""
+        rules = _counted(len(self.ruleset.rules), "rule", "rules")
+        watches = _counted(self.watcher.watches_in_use, "watch", "watches")
         return (
-            f"{len(self.ruleset.rules)} rules, {self.watcher.watches_in_use} watches; "
+            f"{rules}, {watches}; "
             f"{self._events} events; actions {stats.running} running, {stats.queued} queued, "
             f"{stats.failed} failed{overflow}"
         )
@@ -297,3 +299,8 @@ class Daemon:
             if text != last:
                 status(text)
                 last = text
+
+
+def _counted(n: int, one: str, many: str) -> str:
+    """``"1 rule"``, ``"2 rules"``: a count with its noun, for log and status lines."""
+    return f"{n} {one if n == 1 else many}"

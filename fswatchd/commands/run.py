@@ -52,8 +52,11 @@ def main(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     ruleset = load_ruleset(path)
     setup_logging(args.log_target, args.log_level or ruleset.settings.log_level)
+    rules = len(ruleset.rules)
     # The pid, for `kill -HUP` (reload) from a terminal, where nothing else shows it.
-    log.info("starting with %s: %d rules (pid %d)", path, len(ruleset.rules), os.getpid())
+    log.info(
+        "starting with %s: %d rule%s (pid %d)", path, rules, "" if rules == 1 else "s", os.getpid()
+    )
     daemon = _run(path, ruleset)
     del ruleset  # the daemon owns the rules: after a reload, nothing here keeps the first
     asyncio.run(daemon)
