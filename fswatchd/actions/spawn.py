@@ -46,7 +46,7 @@ import subprocess
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .transport import ChildFds, ChildTransport, ExecError, killpg
+from .transport import ChildFds, ChildTransport, ExecError, kill_child
 
 if TYPE_CHECKING:
     from ._clone import Start
@@ -293,9 +293,8 @@ def _close_all(fds: Iterable[int]) -> None:
 def _kill_and_reap(pid: int, reap: Callable[[bool], int | None], fds: Iterable[int]) -> None:
     """SIGKILL the child's process group, wait for the child, close ``fds``: a child that
     cannot be watched must not run on unsupervised. Its group does not exist before its
-    setsid(2): then the child alone is killed (not reaped yet, its pid cannot be another's)."""
-    if not killpg(pid, signal.SIGKILL):
-        os.kill(pid, signal.SIGKILL)
+    setsid(2): then the child alone is killed (see :func:`kill_child`)."""
+    kill_child(pid, signal.SIGKILL)
     reap(True)
     _close_all(fds)
 

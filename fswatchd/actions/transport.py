@@ -13,13 +13,14 @@ CPU per child. ``select.epoll.register`` is one C call. See epoll(7), pidfd_open
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import select
 import signal
 from collections.abc import Callable, Mapping
 
-__all__ = ["ChildFds", "ChildTransport", "ExecError", "kill_running", "killpg"]
+__all__ = ["ChildFds", "ChildTransport", "ExecError", "kill_child", "kill_running", "killpg"]
 
 #: Bytes read per wake-up of a pipe (asyncio's pipe transports read 256 KiB).
 _READ_SIZE = 256 * 1024
@@ -38,23 +39,46 @@ ExecError = Callable[[], OSError | None]
 def killpg(pgid: int, sig: int) -> bool:
     """killpg(2), ignoring a group that is already gone (ESRCH).
 
-    A child a transport watches may not have reached its setsid(2) yet (it comes just
-    before its execve(2), which the start does not wait for): its group does not exist
-    then, and the child, alone in it to be (it has run nothing yet), gets ``sig`` by kill(2).
-    Its pid cannot be another process's until it is reaped.
+    The group of a child a transport watches and has not reaped goes through
+    :func:`kill_child`: the child may not have made it yet.
 
     Returns:
         True if the group (or that child) was signalled.
     """
+    if pgid in _RUNNING:
+        return kill_child(pgid, sig)
     try:
         os.killpg(pgid, sig)
     except ProcessLookupError:
-        if pgid not in _RUNNING:
-            return False
-        try:
-            os.kill(pgid, sig)
-        except ProcessLookupError:
-            return False
+        return False
+    return True
+
+
+def kill_child(pid: int, sig: int) -> bool:
+    """Send ``sig`` to the process group a started child leads, or to the child itself
+    while that group does not exist yet; the child must not be reaped yet (until then its
+    pid cannot be another process's).
+
+    The child's setsid(2) comes just before its execve(2), which the start does not wait
+    for: killpg(2) of its pid fails (ESRCH) until then, and kill(2) reaches the child, alone
+    in its group to be (it has run nothing yet). Should the child make its group between
+    the two calls (this thread preempted) and start others in it, a second killpg(2) gives
+    them ``sig`` too; the child may then get it twice.
+
+    Returns:
+        True if the group or the child was signalled.
+    """
+    try:
+        os.killpg(pid, sig)
+        return True
+    except ProcessLookupError:
+        pass
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
     return True
 
 
