@@ -202,8 +202,12 @@ class ChildSpawner:
         Returns:
             ``(transport, protocol)``; the transport is a :class:`ChildTransport`.
         Raises:
-            OSError: the child could not be started (ENOENT, EACCES, E2BIG, EAGAIN ...),
-                or could not be watched (EMFILE: it is killed and reaped first).
+            OSError: the program is not in PATH or not executable (ENOENT, EACCES); the
+                child could not be started (EAGAIN, ENOMEM ...; through os.posix_spawn
+                or subprocess also what execve(2) refused: E2BIG, ENOEXEC ...); or it
+                could not be watched (EMFILE: it is killed and reaped first). A child
+                the C helper started learns what its execve refused only after: it exits
+                127 and the transport's ``start_error()`` holds the OSError.
             subprocess.SubprocessError: a step before exec failed in the child (setuid
                 ...).
         """
