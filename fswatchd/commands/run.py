@@ -12,6 +12,7 @@ import faulthandler
 import gc
 import logging
 import os
+import signal
 
 from ..logs import LEVELS, TARGETS, setup_logging
 from ..rules import RuleSet, config_path, load_ruleset
@@ -49,6 +50,10 @@ def main(args: argparse.Namespace) -> int:
     """
     # A watchdog abort (SIGABRT) then leaves a traceback of where the loop was stuck.
     faulthandler.enable()
+    # Inherited SIG_IGN for SIGCHLD (an ignored disposition survives execve(2)) makes the
+    # kernel reap children at once: their exit status would be lost, and a pid the
+    # daemon still signals could be another process's by then. See signal(7), wait(2).
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     path = config_path(args.config)
     ruleset = load_ruleset(path)
     setup_logging(args.log_target, args.log_level or ruleset.settings.log_level)

@@ -4,8 +4,10 @@ stop the daemon or other rules.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import daemon_support
 import pytest
 from daemon_support import pids_alive, read_lines, start_daemon, wait_until
 
@@ -92,4 +94,25 @@ def test_loop_protection_stops_a_self_triggering_rule(
     count = len(read_lines(runs))
     assert count >= loop_limit + 1
     assert target.read_text().count("appended") == count
+    assert daemon.stop() == 0
+
+
+def test_an_inherited_ignored_sigchld_does_not_lose_exit_statuses(
+    start_daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1. The daemon is started with SIGCHLD ignored (a disposition execve(2) keeps), as
+    by a parent that ignores it. 2. An action exits 3: its outcome says exited 3, not
+    the 255 of a child the kernel reaped before the daemon could."""
+    ignoring = (
+        "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    )
+    wrapped = (sys.executable, "-c", ignoring, *daemon_support.DAEMON[1:])
+    monkeypatch.setattr(daemon_support, "DAEMON", wrapped)
+    root = tmp_path / "in"
+    root.mkdir()
+    rule = {"name": "three", "watch": str(root), "actions": [{"run": ["/bin/sh", "-c", "exit 3"]}]}
+    daemon = start_daemon({"rules": [rule]})
+    (root / "f").write_text("x")
+    daemon.wait_log(r"WARNING fswatchd\[three\]: run for .* exited 3 ")
     assert daemon.stop() == 0
