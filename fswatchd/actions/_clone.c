@@ -140,12 +140,15 @@ struct block {
 static long
 reset_signals(uint64_t reset)
 {
+    /* Field by field, not memset: no library call in the child, whatever the compiler's
+     * optimisation level. */
     struct kernel_sigaction dfl, old;
-    memset(&dfl, 0, sizeof dfl);
+    dfl.handler = (unsigned long)SIG_DFL;
+    dfl.rest[0] = dfl.rest[1] = dfl.rest[2] = 0;
     for (long sig = 1; sig <= LAST_SIGNAL; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP)
             continue;
-        memset(&old, 0, sizeof old);
+        old.handler = (unsigned long)SIG_DFL;
         long ret = raw_syscall(SYS_rt_sigaction, sig, 0, (long)&old, KERNEL_SIGSET_BYTES);
         if (ret < 0)
             return ret;

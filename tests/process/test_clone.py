@@ -13,7 +13,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -363,3 +365,45 @@ def test_a_group_signal_before_setsid_is_not_handled_twice(sig_args: list[str]) 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert 0 < int(done.stdout) <= sent
+
+
+_CALL = re.compile(r"\s(?:call|callq|bl|b|jmp|jmpq)\s+[0-9a-f]+ <([^>]+)>")
+_INDIRECT = re.compile(r"\s(?:call|callq|jmp|jmpq)\s+\*|\s(?:blr|br)\s")
+
+
+def test_the_child_calls_no_library_function() -> None:
+    """1. The built helper is disassembled (objdump, from the binutils every build with a
+    C compiler has). 2. From ``child_main``, every function it can reach in the helper is
+    followed. 3. None calls through the PLT or a pointer: the child runs on the daemon's
+    memory and thread-local storage while the daemon goes on, so a library function (its
+    errno, a lazy binding, a lock) would act on the daemon's state."""
+    objdump = shutil.which("objdump")
+    assert objdump is not None, "objdump (binutils) not found"
+    listing = subprocess.run(
+        [objdump, "-d", "--no-show-raw-insn", _clone.__file__],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    bodies: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in listing.splitlines():
+        if header := re.match(r"[0-9a-f]+ <([^>]+)>:$", line):
+            current = bodies.setdefault(header.group(1), [])
+        else:
+            current.append(line)
+    assert "child_main" in bodies, "no child_main symbol in the helper"
+    seen, todo, outside = set(), ["child_main"], []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in bodies.get(name.split("+")[0], []):
+            if _INDIRECT.search(line):
+                outside.append(f"{name}: {line.strip()}")
+            elif call := _CALL.search(line):
+                target = call.group(1)
+                if "@" in target or target.split("+")[0] not in bodies:
+                    outside.append(f"{name}: {line.strip()}")
+                elif target.split("+")[0] != name:
+                    todo.append(target.split("+")[0])
+    assert outside == []
