@@ -61,9 +61,21 @@
 
 /* ---- system calls the child can make without writing errno ---------------------------- */
 
+/* Code the child runs: no stack protector, whose failure path calls into glibc
+ * (__stack_chk_fail). Debian builds extensions with -fstack-protector-strong. The child's
+ * frames hold no buffer a string is copied into. */
+#if defined(__has_attribute)
+#if __has_attribute(no_stack_protector)
+#define CHILD_CODE __attribute__((no_stack_protector))
+#endif
+#endif
+#ifndef CHILD_CODE
+#define CHILD_CODE /* an older compiler: tests/process/test_clone.py checks the result */
+#endif
+
 #if defined(__x86_64__)
 #define CONCURRENT_CHILD 1
-static long
+CHILD_CODE static long
 raw_syscall(long n, long a, long b, long c, long d)
 {
     long ret;
@@ -76,7 +88,7 @@ raw_syscall(long n, long a, long b, long c, long d)
 }
 #elif defined(__aarch64__)
 #define CONCURRENT_CHILD 1
-static long
+CHILD_CODE static long
 raw_syscall(long n, long a, long b, long c, long d)
 {
     register long x8 __asm__("x8") = n;
@@ -91,7 +103,7 @@ raw_syscall(long n, long a, long b, long c, long d)
 /* Another architecture: glibc's wrapper. It writes errno, so the caller is suspended
  * (CLONE_VFORK) while the child runs on its memory. */
 #define CONCURRENT_CHILD 0
-static long
+CHILD_CODE static long
 raw_syscall(long n, long a, long b, long c, long d)
 {
     long ret = syscall(n, a, b, c, d);
@@ -137,7 +149,7 @@ struct block {
 
 /* SIG_DFL for each caught signal, and for each ignored one in `reset`. SIGKILL and
  * SIGSTOP cannot be caught or ignored, so they are never set. */
-static long
+CHILD_CODE static long
 reset_signals(uint64_t reset)
 {
     /* Field by field, not memset: no library call in the child, whatever the compiler's
@@ -166,7 +178,7 @@ reset_signals(uint64_t reset)
 /* Runs in the child, on the block's stack, in the caller's memory while the caller runs
  * on: only raw system calls, no allocation, no lock, no errno, no return. Every signal is
  * blocked on entry. */
-static int
+CHILD_CODE static int
 child_main(void *arg)
 {
     struct child *c = arg;
