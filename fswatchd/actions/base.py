@@ -120,8 +120,9 @@ class Action(Protocol):
         ...
 
 
-def _describe(outcome: Outcome) -> str:
-    """The human half of the outcome record: what happened, in a few words."""
+def _describe(outcome: Outcome) -> tuple[str, str | None]:
+    """The human half of the outcome record: what happened, in a few words, and the error
+    sentence that says more (None when it would only repeat them)."""
     if outcome.timed_out:
         what = "timed out"
     elif outcome.signal is not None:
@@ -133,8 +134,8 @@ def _describe(outcome: Outcome) -> str:
     else:
         what = "ok" if outcome.ok else "failed"
     if outcome.error and not outcome.ok and outcome.error != what:
-        what = f"{what}: {outcome.error}"
-    return what
+        return what, outcome.error
+    return what, None
 
 
 def _signal_name(number: int) -> str:
@@ -177,13 +178,17 @@ def log_outcome(outcome: Outcome) -> None:
     if outcome.http_status is not None:
         fields["FSWATCHD_HTTP_STATUS"] = outcome.http_status
     path = show_path(outcome.path) if outcome.path is not None else "-"
+    what, error = _describe(outcome)
+    # The error last, after the duration: "failed in 3 ms (attempt 1): cannot run ...";
+    # a duration after it read as part of it ("the daemon is stopping in 4039 ms").
     _log.log(
         level,
-        "%s for %s %s in %d ms (attempt %d)",
+        "%s for %s %s in %d ms (attempt %d)%s",
         outcome.action,
         path,
-        _describe(outcome),
+        what,
         fields["FSWATCHD_DURATION_MS"],
         outcome.attempt,
+        "" if error is None else f": {error}",
         extra={"journal": fields},
     )

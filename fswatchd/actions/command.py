@@ -285,6 +285,8 @@ def _spawn_error(exc: OSError | ValueError, program: bytes) -> str:
             f"cannot run {name!r}: argument list too long; for large batches read "
             "FSWATCHD_PATHS_FILE instead of passing {paths}"
         )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOEXEC:
+        return f"cannot run {name!r}: {exc.strerror} (a script needs a #! line)"
     if isinstance(exc, OSError) and exc.strerror:
         return f"cannot run {name!r}: {exc.strerror}"
     return f"cannot run {name!r}: {exc}"

@@ -305,14 +305,23 @@ async def test_exit_status_and_signal(
 
 @pytest.mark.parametrize(
     ("program", "reason"),
-    [("missing", "No such file"), ("not-executable", "Permission denied")],
-    ids=["enoent", "eacces"],
+    [
+        ("missing", "No such file"),
+        ("not-executable", "Permission denied"),
+        ("no-shebang", "Exec format error (a script needs a #! line)"),
+    ],
+    ids=["enoent", "eacces", "enoexec"],
 )
 async def test_a_child_that_cannot_start_is_a_failed_outcome(
     tmp_path: Path, program: str, reason: str
 ) -> None:
+    """A program not found, not executable, or that execve(2) refuses (no ``#!`` line: the
+    C helper learns it after the child exited 127): a failed outcome, no exit status, an
+    error naming the program and the reason."""
     (tmp_path / "not-executable").write_text("#!/bin/sh\n")
     (tmp_path / "not-executable").chmod(0o644)
+    (tmp_path / "no-shebang").write_text("echo hi\n")
+    (tmp_path / "no-shebang").chmod(0o755)
     program = str(tmp_path / program)
     root = os.fsencode(tmp_path)
     outcome = await CommandAction([compile_template(program)], timeout=30).run(

@@ -82,7 +82,10 @@ def test_stop_timeout_terminates_the_process_group(start_daemon, tmp_path: Path)
     assert not pids_alive(procs)
     assert daemon.log_matches(r"WARNING .*\b2 queued actions were not started")
     assert daemon.log_matches(r"stop 3/4: terminating 1 running actions")
-    stopped = r"WARNING fswatchd\[stuck\]: shell for .*/in/a failed: stopped before it finished"
+    stopped = (
+        r"WARNING fswatchd\[stuck\]: shell for .*/in/a failed in \d+ ms \(attempt 1\): "
+        "stopped before it finished"
+    )
     assert daemon.log_matches(stopped)
 
 

@@ -172,6 +172,15 @@ def test_sign() -> None:
     assert sign(b"k", b"body") == "sha256=" + expected
 
 
+def test_an_outcomes_error_comes_after_its_duration(caplog: pytest.LogCaptureFixture) -> None:
+    """The error sentence ends the line: a duration after it read as part of it."""
+    caplog.set_level(logging.INFO, logger="fswatchd.actions")
+    error = "stopped before it finished: the daemon is stopping"
+    log_outcome(Outcome("r", "shell", "i", b"/p", ok=False, error=error, duration=4.039))
+    [record] = caplog.records
+    assert record.getMessage() == f"shell for /p failed in 4039 ms (attempt 1): {error}"
+
+
 def test_log_outcome_fields(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="fswatchd.actions")
     log_outcome(Outcome("r", "run", "i", b"/p\xff", ok=False, signal=9, duration=0.0123))
