@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 IDENTIFIER = "fswatchd"
-LEVELS = ("debug", "info", "warning", "error", "critical")
+LEVELS = ("debug", "info", "warning", "error")  # those settings.log_level accepts
 TARGETS = ("auto", "journal", "stderr")
 _HANDLER_NAME = "fswatchd.logs"
 

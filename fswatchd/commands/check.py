@@ -91,10 +91,13 @@ def describe(ruleset: RuleSet) -> Iterator[str]:
     for entry in ruleset.entries:
         yield from _rule_lines(entry)
     settings = ruleset.settings
-    yield (
-        f"settings: state_dir {settings.state_dir}, max_actions {settings.max_actions}, "
-        f"log_level {settings.log_level}"
-    )
+    shown = (f"{name} {_setting(getattr(settings, name))}" for name in type(settings).model_fields)
+    yield f"settings: {', '.join(shown)}"
+
+
+def _setting(value: object) -> str:
+    """A setting's value as the rules file would write it: ``30``, not ``30.0``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _rule_lines(entry: RuleEntry) -> Iterator[str]:

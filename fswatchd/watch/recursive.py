@@ -133,12 +133,14 @@ class RecursiveWatcher:
         self._pending = engine.take_out()
         self._state = _State.RUNNING
         if log.isEnabledFor(logging.INFO):  # counting the files walks the whole tree
+            roots, dirs = engine.roots.alive, len(engine.tree.wds)
+            files = engine.tree.count_files()
             log.info(
-                "watching %d roots: %d directories, %d files",
-                engine.roots.alive,
-                len(engine.tree.wds),
-                engine.tree.count_files(),
-            )
+                "watching %d root%s: %d director%s, %d file%s",
+                roots, "" if roots == 1 else "s",
+                dirs, "y" if dirs == 1 else "ies",
+                files, "" if files == 1 else "s",
+            )  # fmt: skip
 
     def _start_root(self, engine: Engine, path: bytes, recursive: bool) -> None:
         """Watch one root at start; with rearm, a missing root is waited for."""

@@ -142,6 +142,7 @@ class RootSet:
                 return
             if self.add(path, self.recursive_of.get(path, True), emit=True, strict=False):
                 self.anchors.disarm(path, self.kept)
+                log.info("root %r is there: watching it", os.fsdecode(path))
                 return
 
     def poll(self, rearm: bool) -> None:
@@ -149,6 +150,7 @@ class RootSet:
         gone, self.gone_roots = self.gone_roots, []
         for path in gone:
             if rearm and path in self.recursive_of:
+                log.warning("root %r is gone; waiting for it to appear again", os.fsdecode(path))
                 self.arm(path)
             else:
                 self.recursive_of.pop(path, None)

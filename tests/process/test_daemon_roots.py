@@ -68,9 +68,10 @@ def test_watched_file_is_followed_by_name(start_daemon, tmp_path: Path) -> None:
 
 def test_missing_root_is_watched_once_it_appears(start_daemon, tmp_path: Path) -> None:
     """1. The root later/inbox does not exist at start: a warning, and READY=1 anyway.
-    2. mkdir -p later/inbox/sub/deep with files inside at once: every file is acted on.
-    3. The root is deleted while running, and a prepared tree renamed onto its name: its
-       files are acted on by synthetic events.
+    2. mkdir -p later/inbox/sub/deep with files inside at once: every file is acted on,
+       and the daemon says it watches the root.
+    3. The root is deleted while running (a warning says so), and a prepared tree renamed
+       onto its name: its files are acted on by synthetic events.
     4. Deleted again and recreated with mkdir: a new file in it is acted on.
     """
     root = tmp_path / "later" / "inbox"
@@ -88,8 +89,10 @@ def test_missing_root_is_watched_once_it_appears(start_daemon, tmp_path: Path) -
         lambda: {line.split()[0] for line in _lines(log)} >= set(files),
         lambda: f"actions for {files}; got {_lines(log)}",
     )
+    assert daemon.log_matches(rf"INFO .*root '{root}' is there: watching it")
 
     shutil.rmtree(root)
+    daemon.wait_log(rf"WARNING .*root '{root}' is gone; waiting for it to appear again")
     prepared = tmp_path / "prepared"
     (prepared / "p").mkdir(parents=True)
     for rel in ("one", "p/two"):

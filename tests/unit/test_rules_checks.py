@@ -194,6 +194,7 @@ def test_check_describes_the_rules(tmp_path: Path) -> None:
     config = tmp_path / "rules.yaml"
     config.write_text(
         f"""\
+settings: {{stop_timeout: 3, kill_grace: 2.5}}
 rules:
   - name: ingest
     watch: {inbox}
@@ -212,7 +213,11 @@ rules:
 """
     )
     out = run_check(config)
-    assert f"rule ingest  ({config}:2)" in out
+    assert f"rule ingest  ({config}:3)" in out
+    assert (  # every setting, those left at their defaults too
+        "settings: state_dir /var/lib/fswatchd, max_actions 32, log_level info, "
+        "stop_timeout 3, kill_grace 2.5, loop_window 1, loop_limit 3, max_chain 8\n"
+    ) in out
     assert f"  watch    {inbox}  (recursive)" in out
     assert "  events   CLOSE_WRITE MOVED_TO" in out
     assert "  include  *.csv" in out
