@@ -111,6 +111,7 @@ ok "files in place; the example rules pass fswatchd check"
 step "unit-lint of the installed units (executables must exist)"
 instance=$(mktemp -d)/fswatchd@e2e.service
 cp /usr/local/lib/systemd/system/fswatchd@.service "$instance"
+[ -x "$tools/unit-lint" ] || fail "unit-lint not found in $tools (../shared/tools beside the repo)"
 "$tools/unit-lint" /usr/local/lib/systemd/system/fswatchd.service "$instance" ||
     fail "unit-lint reported problems in the installed units"
 rm -rf "$(dirname "$instance")"

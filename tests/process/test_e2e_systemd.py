@@ -47,6 +47,10 @@ def _command() -> list[str]:
     # make is the one package the image lacks for `make install`; the image keyed on
     # this list is built once per machine.
     command = [str(SYSTEMD_BOX), "--packages", "make"]
+    shared = REPO.parent / "shared"
+    if shared.is_symlink():
+        # The box mounts the tools at their real path; run.sh looks beside the repo.
+        command.append(f"--bind-ro={shared.resolve()}:{shared}")
     if HOST_CA.exists():
         inside = "/etc/host-ca.crt"
         command += [f"--bind-ro={HOST_CA}:{inside}", "--setenv", f"PIP_CERT={inside}"]
