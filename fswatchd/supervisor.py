@@ -39,6 +39,7 @@ from .message_ids import (
 )
 from .rules import RuleSet, load_ruleset, match, warnings
 from .sdnotify import Heartbeat, ready, reloading, status, stopping, watchdog_loop
+from .text import counted
 from .watch import RecursiveWatcher, Root
 
 __all__ = ["Daemon"]
@@ -163,9 +164,9 @@ class Daemon:
         ready(self._status())
         log.info(
             "ready: %s, %s, %s",
-            _counted(len(self.ruleset.rules), "rule", "rules"),
-            _counted(len(self.ruleset.roots()), "root", "roots"),
-            _counted(self.watcher.watches_in_use, "watch", "watches"),
+            counted(len(self.ruleset.rules), "rule"),
+            counted(len(self.ruleset.roots()), "root"),
+            counted(self.watcher.watches_in_use, "watch", "watches"),
             extra=_journal(MESSAGE_ID_READY),
         )
         await self._control()
@@ -227,7 +228,7 @@ class Daemon:
         log.info(
             "reloaded %s: %s",
             self.config,
-            _counted(len(ruleset.rules), "rule", "rules"),
+            counted(len(ruleset.rules), "rule"),
             extra=_journal(MESSAGE_ID_RELOAD_OK),
         )
         ready(self._status())
@@ -283,8 +284,8 @@ class Daemon:
     def _status(self) -> str:
         stats = self.dispatcher.stats
         overflow = f"; last overflow {self._last_overflow}" if self._last_overflow else ""
-        rules = _counted(len(self.ruleset.rules), "rule", "rules")
-        watches = _counted(self.watcher.watches_in_use, "watch", "watches")
+        rules = counted(len(self.ruleset.rules), "rule")
+        watches = counted(self.watcher.watches_in_use, "watch", "watches")
         return (
             f"{rules}, {watches}; "
             f"{self._events} events; actions {stats.running} running, {stats.queued} queued, "
@@ -299,8 +300,3 @@ class Daemon:
             if text != last:
                 status(text)
                 last = text
-
-
-def _counted(n: int, one: str, many: str) -> str:
-    """``"1 rule"``, ``"2 rules"``: a count with its noun, for log and status lines."""
-    return f"{n} {one if n == 1 else many}"

@@ -30,6 +30,7 @@ from ..rules import (
     warnings,
 )
 from ..rules.model import Action
+from ..text import counted
 
 __all__ = ["add_arguments", "describe", "main", "watch_budget"]
 
@@ -81,8 +82,8 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for text in found:
         print(f"warning: {text}", file=out)
     count = len(ruleset.rules)
-    summary = f"{path}: valid, {count} rule{'s' if count != 1 else ''}"
-    print(f"{summary}, {len(found)} warning{'s' if len(found) != 1 else ''}", file=out)
+    summary = f"{path}: valid, {counted(count, 'rule')}"
+    print(f"{summary}, {counted(len(found), 'warning')}", file=out)
     return 0
 
 
@@ -152,7 +153,7 @@ def _script(script: str) -> str:
 
 def _estimate_line(estimate: Estimate, limit: int | None) -> str:
     bound = "" if estimate.complete else "at least "
-    text = f"watches: {bound}{estimate.dirs} director{'y' if estimate.dirs == 1 else 'ies'}"
+    text = f"watches: {bound}{counted(estimate.dirs, 'directory', 'directories')}"
     if not estimate.complete:
         text += f" (stopped counting after {COUNT_BUDGET:g} s)"
     if estimate.unreadable:

@@ -16,6 +16,7 @@ import signal
 
 from ..logs import LEVELS, TARGETS, setup_logging
 from ..rules import RuleSet, config_path, load_ruleset
+from ..text import counted
 from .check import add_arguments as add_config_option
 
 __all__ = ["add_arguments", "main"]
@@ -57,10 +58,9 @@ def main(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     ruleset = load_ruleset(path)
     setup_logging(args.log_target, args.log_level or ruleset.settings.log_level)
-    rules = len(ruleset.rules)
     # The pid, for `kill -HUP` (reload) from a terminal, where nothing else shows it.
     log.info(
-        "starting with %s: %d rule%s (pid %d)", path, rules, "" if rules == 1 else "s", os.getpid()
+        "starting with %s: %s (pid %d)", path, counted(len(ruleset.rules), "rule"), os.getpid()
     )
     daemon = _run(path, ruleset)
     del ruleset  # the daemon owns the rules: after a reload, nothing here keeps the first

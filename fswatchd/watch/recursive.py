@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from .._inotify.fd import InotifyFd
 from .._inotify.reader import InotifyReader
 from ..events import FsEvent, Mask, RawEvent
+from ..text import counted
 from .engine import Engine
 
 __all__ = ["RecursiveWatcher", "Root"]
@@ -133,14 +134,12 @@ class RecursiveWatcher:
         self._pending = engine.take_out()
         self._state = _State.RUNNING
         if log.isEnabledFor(logging.INFO):  # counting the files walks the whole tree
-            roots, dirs = engine.roots.alive, len(engine.tree.wds)
-            files = engine.tree.count_files()
             log.info(
-                "watching %d root%s: %d director%s, %d file%s",
-                roots, "" if roots == 1 else "s",
-                dirs, "y" if dirs == 1 else "ies",
-                files, "" if files == 1 else "s",
-            )  # fmt: skip
+                "watching %s: %s, %s",
+                counted(engine.roots.alive, "root"),
+                counted(len(engine.tree.wds), "directory", "directories"),
+                counted(engine.tree.count_files(), "file"),
+            )
 
     def _start_root(self, engine: Engine, path: bytes, recursive: bool) -> None:
         """Watch one root at start; with rearm, a missing root is waited for."""

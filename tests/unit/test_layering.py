@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "fswatchd.errors": 0,
     "fswatchd.template": 0,
     "fswatchd.message_ids": 0,
+    "fswatchd.text": 0,
     "fswatchd._inotify.flags": 0,
     "fswatchd._inotify": 1,
     "fswatchd.watch": 2,
