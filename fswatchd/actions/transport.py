@@ -84,12 +84,12 @@ def kill_child(pid: int, sig: int) -> bool:
 
 def kill_running(sig: int = signal.SIGKILL) -> int:
     """Send ``sig`` to the process group of every child a :class:`ChildTransport` watches
-    and has not reaped (:func:`killpg`); for an exit that will not wait for them.
+    and has not reaped (:func:`kill_child`); for an exit that will not wait for them.
 
     Returns:
-        the number of process groups signalled.
+        the number of process groups (or children not yet in one) signalled.
     """
-    return sum(killpg(pid, sig) for pid in _RUNNING)
+    return sum(kill_child(pid, sig) for pid in _RUNNING)
 
 
 class ChildFds:
