@@ -254,14 +254,9 @@ static void
 start_dealloc(StartObject *self)
 {
     struct block *b = self->block;
-    if (b != NULL) {
-        if (block_in_use(b)) {
-            b->next_orphan = orphans;
-            orphans = b;
-        }
-        else {
-            PyMem_RawFree(b);
-        }
+    if (b != NULL) {  /* an orphan, freed at once unless its child is still on it */
+        b->next_orphan = orphans;
+        orphans = b;
     }
     free_left_orphans();
     PyObject *type = (PyObject *)Py_TYPE(self);
