@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -242,11 +242,13 @@ class Daemon:
 
 @pytest.fixture
 def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """``start_daemon(rules, *, ready=True, cwd=tmp_path, args=())`` -> :class:`Daemon`.
+    """``start_daemon(rules, *, ready=True, cwd=tmp_path, args=(), command=DAEMON)`` ->
+    :class:`Daemon`.
 
     Writes ``rules`` (a dict, or YAML text) to ``tmp_path/rules.yaml`` unless it is a
-    Path, starts ``python -m fswatchd run -c FILE --log-target stderr`` with stderr in a
-    file, and (with ``ready``) waits for its READY=1. Every daemon is stopped at teardown.
+    Path, starts ``command -c FILE --log-target stderr`` (``python -m fswatchd run``) with
+    stderr in a file, and (with ``ready``) waits for its READY=1. Every daemon is stopped
+    at teardown.
     """
     listener = NotifyListener()
     started: list[Daemon] = []
@@ -257,12 +259,13 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         ready: bool = True,
         cwd: Path = tmp_path,
         args: tuple[str, ...] = (),
+        command: Sequence[str] = DAEMON,
     ) -> Daemon:
         config = rules if isinstance(rules, Path) else write_rules(tmp_path / "rules.yaml", rules)
         log_path = tmp_path / f"daemon-{len(started)}.log"
         with log_path.open("wb") as stderr:
             proc = listener.popen(
-                [*DAEMON, "-c", str(config), "--log-target", "stderr", *args],
+                [*command, "-c", str(config), "--log-target", "stderr", *args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

@@ -7,9 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import daemon_support
 import pytest
-from daemon_support import pids_alive, read_lines, start_daemon, wait_until
+from daemon_support import DAEMON, pids_alive, read_lines, start_daemon, wait_until
 
 __all__ = ["start_daemon"]
 
@@ -98,7 +97,7 @@ def test_loop_protection_stops_a_self_triggering_rule(
 
 
 def test_an_inherited_ignored_sigchld_does_not_lose_exit_statuses(
-    start_daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start_daemon, tmp_path: Path
 ) -> None:
     """1. The daemon is started with SIGCHLD ignored (a disposition execve(2) keeps), as
     by a parent that ignores it. 2. An action exits 3: its outcome says exited 3, not
@@ -107,12 +106,11 @@ def test_an_inherited_ignored_sigchld_does_not_lose_exit_statuses(
         "import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
         "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
     )
-    wrapped = (sys.executable, "-c", ignoring, *daemon_support.DAEMON[1:])
-    monkeypatch.setattr(daemon_support, "DAEMON", wrapped)
+    wrapped = (sys.executable, "-c", ignoring, *DAEMON[1:])
     root = tmp_path / "in"
     root.mkdir()
     rule = {"name": "three", "watch": str(root), "actions": [{"run": ["/bin/sh", "-c", "exit 3"]}]}
-    daemon = start_daemon({"rules": [rule]})
+    daemon = start_daemon({"rules": [rule]}, command=wrapped)
     (root / "f").write_text("x")
     daemon.wait_log(r"WARNING fswatchd\[three\]: run for .* exited 3 ")
     assert daemon.stop() == 0
