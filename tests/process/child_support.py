@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fswatchd.actions.spawn import ChildSpawner
 
 __all__ = [
+    "ExitProtocol",
     "RecordingSpawner",
     "children",
     "loop_until",
@@ -21,6 +22,16 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class ExitProtocol(asyncio.SubprocessProtocol):
+    """A child's protocol that only learns its exit: ``exited`` is done once it is reaped."""
+
+    def __init__(self) -> None:
+        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def process_exited(self) -> None:
+        self.exited.set_result(None)
 
 
 class RecordingSpawner:

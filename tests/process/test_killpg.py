@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+from child_support import ExitProtocol
 
 from fswatchd.actions import spawn, transport
 
@@ -28,14 +29,6 @@ pytestmark = pytest.mark.skipif(
 
 #: Seconds any one step may take.
 DEADLINE = 10.0
-
-
-class _Exit(asyncio.SubprocessProtocol):
-    def __init__(self) -> None:
-        self.exited = asyncio.get_running_loop().create_future()
-
-    def process_exited(self) -> None:
-        self.exited.set_result(None)
 
 
 @contextlib.contextmanager
@@ -52,14 +45,14 @@ def _one_cpu() -> Iterator[None]:
 
 async def _stopped_before_setsid(
     spawner: spawn.ChildSpawner, fifo: Path
-) -> tuple[asyncio.SubprocessTransport, _Exit]:
+) -> tuple[asyncio.SubprocessTransport, ExitProtocol]:
     """A shell started by ``spawner`` and stopped (SIGSTOP) before its setsid(2): still in
     our process group, so its own group does not exist. Once resumed it starts ``sleep
     1000`` in the background and writes that pid to ``fifo``."""
     script = b'sleep 1000 & echo $! > "$FIFO"; wait'
     env = {b"PATH": b"/bin:/usr/bin", b"FIFO": os.fsencode(fifo)}
     for _ in range(20):
-        protocol = _Exit()
+        protocol = ExitProtocol()
         started, _ = await spawner(lambda p=protocol: p, b"sh", b"-c", script, env=env, capture=())
         pid = started.get_pid()
         os.kill(pid, signal.SIGSTOP)

@@ -23,7 +23,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from child_support import RecordingSpawner, children, loop_until, proc_state, process_gone
+from child_support import (
+    ExitProtocol,
+    RecordingSpawner,
+    children,
+    loop_until,
+    proc_state,
+    process_gone,
+)
 
 from fswatchd.actions import spawn, transport
 from fswatchd.actions.process import ChildExit, Spawner, run_child
@@ -163,14 +170,6 @@ async def test_what_execve_refuses_is_a_failed_start(
     assert children() == []
 
 
-class _Exit(asyncio.SubprocessProtocol):
-    def __init__(self) -> None:
-        self.exited = asyncio.get_running_loop().create_future()
-
-    def process_exited(self) -> None:
-        self.exited.set_result(None)
-
-
 async def test_a_group_signal_right_after_the_start_reaches_the_child() -> None:
     """1. 100 times: a child (sleep 1000) is started and its group gets SIGKILL at once,
     with the killpg that stopping an action uses. The C helper does not wait for the
@@ -178,7 +177,7 @@ async def test_a_group_signal_right_after_the_start_reaches_the_child() -> None:
     the same (the child alone, by its pid): none is left running, each exits by SIGKILL."""
     spawner = spawn.ChildSpawner()
     for _ in range(100):
-        protocol = _Exit()
+        protocol = ExitProtocol()
         started, _ = await spawner(
             lambda p=protocol: p, b"sleep", b"1000", env={b"PATH": b"/bin"}, capture=()
         )
