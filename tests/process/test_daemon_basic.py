@@ -107,6 +107,10 @@ def _dump_of(out: Path, kind: bytes, path: bytes) -> tuple[list[bytes], dict[byt
     return argv, env
 
 
+def _finished_dumps(out: Path) -> list[str]:
+    return [n for n in os.listdir(out) if not n.endswith(".tmp")]
+
+
 def _pwned(places: list[Path]) -> list[str]:
     found = []
     for place in places:
@@ -162,7 +166,8 @@ def test_hostile_names_reach_children_byte_exact(start_daemon, tmp_path: Path) -
             os.path.join(os.fsencode(root), b"src", name),
             os.path.join(os.fsencode(root), b"dst", name),
         )
-    wait_until(lambda: len(os.listdir(out)) >= 2 * len(HOSTILE), "two dumps per name")
+    # A dump is written as KEY.tmp and renamed to KEY; only the renamed ones are complete.
+    wait_until(lambda: len(_finished_dumps(out)) == 2 * len(HOSTILE), "two dumps per name")
     broot = os.fsencode(root)
     for label, name in HOSTILE.items():
         path, src = broot + b"/dst/" + name, broot + b"/src/" + name
