@@ -66,8 +66,10 @@ def test_ready_only_after_every_watch_is_in_place(start_daemon, tmp_path: Path) 
     assert daemon.ready is not None
     assert f"{watches} watches" in daemon.ready.fields["STATUS"]
     assert inotify_watch_count(daemon.pid) == watches
-    update = daemon.notified(lambda m: "READY" not in m.fields and "STATUS" in m.fields)
-    assert re.search(r"\b4 events\b", update.fields["STATUS"]), update.raw
+    # A status update sent before the daemon had read every write may still say fewer.
+    daemon.notified(
+        lambda m: "READY" not in m.fields and re.search(r"\b4 events\b", m.fields.get("STATUS", ""))
+    )
     assert daemon.log_matches(rf"INFO fswatchd: starting with .* \(pid {daemon.pid}\)$")
     assert daemon.stop() == 0
 

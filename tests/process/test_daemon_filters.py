@@ -164,7 +164,9 @@ def test_filters_default_excludes_pruning_debounce_batch(start_daemon, tmp_path:
     paths = [os.fsencode(roots["batch"]) + b"/" + n for n in names]
     assert argv == paths
     assert listed == b"".join(p + b"\0" for p in paths)
-    wait_until(lambda: not os.path.exists(paths_file), "the paths file to be removed")
+    # The paths file is removed before the outcome is logged, so the line is the barrier.
+    daemon.wait_log(r"\[batch\]: run for .* exited 0")
+    assert not os.path.exists(paths_file)
     assert len(daemon.log_matches(r"\[batch\]: run for .* exited 0")) == 1
     assert daemon.stop() == 0
 
