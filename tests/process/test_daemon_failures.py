@@ -23,7 +23,7 @@ BAD_ACTIONS = {
     "fails": ({"run": ["/bin/sh", "-c", "exit 1"]}, r"run for .* exited 1 "),
     "crashes": ({"shell": "kill -SEGV $$"}, r"shell for .* killed by signal (11|SIGSEGV)"),
     "hangs": (
-        {"shell": "sleep 100 & echo $! >> {pids}; echo $$ >> {pids}; wait", "timeout": 0.5},
+        {"shell": "sleep 100 & echo $! >> {pids}; echo $$ >> {pids}; wait", "timeout": 3},
         r"shell for .* timed out",
     ),
     "missing": ({"run": ["/nonexistent/program"]}, r"run for .*/nonexistent/program"),
@@ -32,8 +32,8 @@ BAD_ACTIONS = {
 
 def test_bad_actions_never_stop_the_daemon(start_daemon, tmp_path: Path) -> None:
     """1. On one root: an action that exits 1, one killed by SIGSEGV, one that hangs past
-       its 0.5 s timeout (with a grandchild), one whose program does not exist, and a
-       healthy rule.
+       its 3 s timeout (with a grandchild; 3 s leave it time to record both pids), one
+       whose program does not exist, and a healthy rule.
     2. A file: each bad action's outcome is logged as a failure; the hanging one's whole
        process group is gone; the healthy rule acts.
     3. A second file: every rule runs again; the daemon exits 0 on SIGTERM.

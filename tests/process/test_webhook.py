@@ -236,7 +236,8 @@ async def test_a_stalled_receiver_times_out_then_recovers(
 ) -> None:
     server.script(STALL, 200)
     sleeps = Sleeps()
-    outcome = await action(server.url, session, sleeps, timeout=0.5).run(make_job())
+    # Long enough that the second attempt, which is answered, never times out too.
+    outcome = await action(server.url, session, sleeps, timeout=2).run(make_job())
     assert outcome.ok and outcome.attempt == 2 and not outcome.timed_out
     assert len(sleeps.delays) == 1
 
@@ -251,12 +252,14 @@ async def test_a_stalled_receiver_to_the_end_is_a_timed_out_outcome(
 
 
 async def test_connection_refused_is_retried_then_fails(session: aiohttp.ClientSession) -> None:
-    with socket.socket() as sock:  # a port that was just free and is now closed
+    # A bound socket that does not listen refuses connections, and holds the port
+    # so that nothing else can take it meanwhile.
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    sleeps = Sleeps()
-    hook = action(f"http://127.0.0.1:{port}/hook", session, sleeps, retries=2)
-    outcome = await hook.run(make_job())
+        sleeps = Sleeps()
+        hook = action(f"http://127.0.0.1:{port}/hook", session, sleeps, retries=2)
+        outcome = await hook.run(make_job())
     assert not outcome.ok and outcome.attempt == 3 and outcome.http_status is None
     assert outcome.error is not None and "ClientConnectorError" in outcome.error
     assert len(sleeps.delays) == 2
