@@ -1,4 +1,4 @@
-"""Shared test guards: every test must leave no open fds and no child processes behind.
+"""Shared test guards (no open fds, no child processes left behind), and Hypothesis settings.
 
 Both guards are autouse and generic; they compare the process's state after the test with
 the state before it, so they also catch leaks from code under test that a test forgot to
@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # Opens /dev/null once for the life of the process (the fd children's unused streams are
 # duplicated from). Imported here, before any test, so that the fd guard below does not
@@ -20,6 +21,11 @@ import pytest
 import fswatchd.actions.spawn  # noqa: F401
 
 __all__: list[str] = []
+
+# Hypothesis's per-example deadline (200 ms) and its too-slow health check measure the
+# machine, not the code: on a loaded 2-core runner they fail tests that are correct.
+settings.register_profile("fswatchd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fswatchd")
 
 # Children killed at the end of a test are reaped by asyncio's child watcher, which may run
 # a moment after the loop closes; leaks are judged only after this deadline.
