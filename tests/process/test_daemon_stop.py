@@ -23,13 +23,17 @@ def _pid(path: Path) -> int:
 
 
 def test_stop_waits_for_a_slow_action(start_daemon, tmp_path: Path) -> None:
-    """1. A slow action (sleep 2) runs; stop_timeout is 10 s.
-    2. SIGTERM: STOPPING=1 at once; the daemon exits 0 once the action has finished,
-       well before stop_timeout; the action's output and outcome are in the log.
+    """1. A slow action runs until the test releases it; stop_timeout is 10 s.
+    2. SIGTERM: STOPPING=1 at once; the daemon is still running, waiting for the action.
+    3. Released, the action finishes and the daemon exits 0, well before stop_timeout;
+       the action's output and outcome are in the log.
     """
-    root, log = tmp_path / "in", tmp_path / "slow.log"
+    root, log, release = tmp_path / "in", tmp_path / "slow.log", tmp_path / "release"
     root.mkdir()
-    script = f"echo started >> {log}; sleep 2; echo slow output; echo finished >> {log}"
+    script = (
+        f"echo started >> {log}; while [ ! -e {release} ]; do sleep 0.02; done; "
+        f"echo slow output; echo finished >> {log}"
+    )
     rule = {"name": "slow", "watch": str(root), "actions": [{"shell": script}]}
     daemon = start_daemon({"settings": {"stop_timeout": 10}, "rules": [rule]})
     (root / "f").write_text("x")
@@ -37,6 +41,8 @@ def test_stop_waits_for_a_slow_action(start_daemon, tmp_path: Path) -> None:
     start = time.monotonic()
     daemon.signal(signal.SIGTERM)
     daemon.notified(STOPPING="1")
+    assert daemon.proc.poll() is None
+    release.touch()
     assert daemon.wait() == 0
     elapsed = time.monotonic() - start
     assert read_lines(log) == [b"started", b"finished"]
@@ -79,7 +85,8 @@ def test_stop_timeout_terminates_the_process_group(start_daemon, tmp_path: Path)
     assert daemon.stop() == 0
     elapsed = time.monotonic() - start
     assert elapsed < 0.5 + 1 + 5, elapsed
-    assert not pids_alive(procs)
+    # SIGKILLed, they may take a moment to be gone
+    wait_until(lambda: not pids_alive(procs), lambda: f"the actions gone: {pids_alive(procs)}")
     assert daemon.log_matches(r"WARNING .*\b2 queued actions were not started")
     assert daemon.log_matches(r"stop 3/4: terminating 1 running actions")
     stopped = (
