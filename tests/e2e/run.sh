@@ -137,8 +137,9 @@ step "a file landing in a watched dir runs the action"
 # A hostile name: spaces, shell syntax and a byte that is not UTF-8, passed through exactly.
 name=$'hello $(touch pwned); `id` \xff.txt'
 printf 'payload\n' >"$srv/in/$name"
-wait_until 10 "the copy of the file in $srv/out" test -e "$srv/out/$name"
-[ "$(cat "$srv/out/$name")" = payload ] || fail "the copy has the wrong content"
+# cp creates the copy before it fills it: wait for the content, not the name.
+wait_until 10 "the copy of the file in $srv/out, with its content" \
+    grep -qx payload "$srv/out/$name"
 [ ! -e "$srv/in/pwned" ] && [ ! -e /pwned ] && [ ! -e "$srv/out/pwned" ] ||
     fail "a file name was interpreted by a shell"
 ok "copied byte-exact; the name was not interpreted"
