@@ -16,7 +16,7 @@ import shutil
 import tempfile
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from watchkit import Driver, real_tree, renameat2_exchange
@@ -141,10 +141,6 @@ class WatchedTree(RuleBasedStateMachine):
 def test_random_histories_keep_the_views_equal() -> None:
     run_state_machine_as_test(
         WatchedTree,
-        settings=settings(
-            max_examples=60,
-            stateful_step_count=12,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
+        # No deadline and no too-slow check: the suite's profile (tests/conftest.py).
+        settings=settings(max_examples=60, stateful_step_count=12),
     )

@@ -165,9 +165,10 @@ def test_filters_default_excludes_pruning_debounce_batch(start_daemon, tmp_path:
     assert argv == paths
     assert listed == b"".join(p + b"\0" for p in paths)
     # The paths file is removed before the outcome is logged, so the line is the barrier.
-    daemon.wait_log(r"\[batch\]: run for .* exited 0")
+    batch_ran = r"\[batch\]: run for .* exited 0"
+    daemon.wait_log(batch_ran)
     assert not os.path.exists(paths_file)
-    assert len(daemon.log_matches(r"\[batch\]: run for .* exited 0")) == 1
+    assert len(daemon.log_matches(batch_ran)) == 1
     assert daemon.stop() == 0
 
 

@@ -251,7 +251,7 @@ except TimeoutError:
 """
 
 
-def drain_until_exit(nl: NotifyListener, p: subprocess.Popen[bytes], timeout: float = 20) -> None:
+def drain_until_exit(nl: NotifyListener, p: subprocess.Popen[bytes], timeout: float = WAIT) -> None:
     """Receive messages while ``p`` runs: a datagram socket holds only a few unread ones
     (net.unix.max_dgram_qlen), after which the sender blocks, as it would on systemd."""
     deadline = time.monotonic() + timeout
